@@ -1,0 +1,38 @@
+# certwave build targets. Go 1.26 or newer is required (see go.mod).
+
+GO        ?= go
+BIN       ?= bin/certwave
+WORLD     ?= model
+SEED      ?= 1
+CERTWAVE_FIXTURES ?= $(abspath ../shared/fixtures)
+export CERTWAVE_FIXTURES
+
+.PHONY: build test simulate bench lint fuzz clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/certwave
+
+# Unit tests, the fixture tests and the scenario suite on the model world.
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+# Rehearse every scenario in scenarios/ on the chosen world and print a
+# verdict per scenario plus a Markdown report in reports/.
+simulate: build
+	$(BIN) simulate --world $(WORLD) --seed $(SEED) --suite scenarios --report reports/simulate.md
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+lint:
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet ./...
+
+# Short fuzzing of the GitOps loader's YAML and substitution paths.
+fuzz:
+	$(GO) test ./topology -run '^$$' -fuzz FuzzSubstitute -fuzztime 30s
+	$(GO) test ./topology -run '^$$' -fuzz FuzzLoadYAML -fuzztime 30s
+
+clean:
+	rm -rf bin reports

@@ -1,0 +1,8 @@
+package main
+
+import "github.com/spf13/cobra"
+
+// addLaterCommands registers the commands built on the engine.
+func addLaterCommands(root *cobra.Command) {
+	root.AddCommand(newSimulateCommand())
+}

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/certwave/certwave/harness"
+	"github.com/certwave/certwave/scenarios"
+)
+
+type simulateFlags struct {
+	world    string
+	seed     int64
+	suite    string
+	scenario []string
+	labels   []string
+	report   string
+	logFile  string
+	output   string
+}
+
+func newSimulateCommand() *cobra.Command {
+	var f simulateFlags
+	cmd := &cobra.Command{
+		Use:   "simulate",
+		Short: "Rehearse scenarios on a simulated world and print a verdict per scenario",
+		Long: `simulate runs scenarios (YAML files: a topology, world options, faults,
+what the run does and the outcomes expected) through the real engine on a
+simulated world, and judges each one. The model world is deterministic: the
+same seed gives the same trace, and days of soaks and renewals take
+milliseconds.
+
+It prints a table (scenario, verdict, ACME orders, minimum availability,
+virtual duration, wall time), writes a Markdown report with --report, and
+exits with status 2 when a scenario fails, printing the command that
+replays it.`,
+		Example: `  certwave simulate                       # every built-in scenario
+  certwave simulate --scenario flag-day --seed 7
+  certwave simulate --suite ./my-scenarios --report report.md`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runSimulate(cmd, &f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.world, "world", "model", "world to rehearse on: "+strings.Join(harness.WorldNames, ", "))
+	fl.Int64Var(&f.seed, "seed", 1, "seed of every random choice of the world; a scenario's own seed wins")
+	fl.StringVar(&f.suite, "suite", "", "folder of scenario files (*.yaml) (default: the built-in scenarios)")
+	fl.StringArrayVar(&f.scenario, "scenario", nil, "run only the scenario with this name or file; repeatable")
+	fl.StringArrayVar(&f.labels, "label", nil, "run only scenarios carrying this label; repeatable")
+	fl.StringVar(&f.report, "report", "", "write a Markdown report to this file")
+	fl.StringVar(&f.logFile, "log", "", "write the worlds' logs (the seed and options first) to this file")
+	fl.StringVarP(&f.output, "output", "o", formatTable, "output format: table or json")
+	return cmd
+}
+
+func runSimulate(cmd *cobra.Command, f *simulateFlags) error {
+	if err := checkFormat(f.output, formatTable, formatJSON); err != nil {
+		return err
+	}
+	list, err := loadScenarios(f)
+	if err != nil {
+		return err
+	}
+	var log io.Writer = io.Discard
+	if f.logFile != "" {
+		file, err := os.Create(f.logFile)
+		if err != nil {
+			return err
+		}
+		defer file.Close()
+		log = file
+	}
+	stderr := cmd.ErrOrStderr()
+	fmt.Fprintf(stderr, "certwave simulate: world %s, seed %d, %d scenarios\n", f.world, f.seed, len(list))
+	results := harness.RunSuite(cmd.Context(), list, harness.Options{World: f.world, Seed: f.seed, Log: log},
+		func(r harness.Result) {
+			fmt.Fprintf(stderr, "  %-28s %s (%s)\n", r.Scenario, r.Verdict, r.Wall.Round(1e6))
+		})
+
+	if f.output == formatJSON {
+		if err := writeStructured(cmd.OutOrStdout(), formatJSON, results); err != nil {
+			return err
+		}
+	} else {
+		harness.WriteTable(cmd.OutOrStdout(), results)
+	}
+	if f.report != "" {
+		if err := os.MkdirAll(filepath.Dir(f.report), 0o755); err != nil {
+			return err
+		}
+		file, err := os.Create(f.report)
+		if err != nil {
+			return err
+		}
+		harness.WriteMarkdown(file, f.world, f.seed, results)
+		if err := file.Close(); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "wrote %s\n", f.report)
+	}
+	if _, failed, _ := harness.Count(results); failed > 0 {
+		return withCode(exitFailed, fmt.Errorf("%d of %d scenarios failed", failed, len(results)))
+	}
+	return nil
+}
+
+// loadScenarios reads the suite and keeps the scenarios the flags select.
+func loadScenarios(f *simulateFlags) ([]*scenarios.Scenario, error) {
+	var all []*scenarios.Scenario
+	var err error
+	if f.suite == "" {
+		all, err = scenarios.LoadDir(scenarios.Builtin, ".")
+	} else {
+		all, err = scenarios.LoadDir(os.DirFS(f.suite), ".")
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []*scenarios.Scenario
+	for _, s := range all {
+		if len(f.scenario) > 0 && !matchesAny(s, f.scenario) {
+			continue
+		}
+		if len(f.labels) > 0 && !hasAnyLabel(s, f.labels) {
+			continue
+		}
+		out = append(out, s)
+	}
+	if len(out) == 0 {
+		names := make([]string, 0, len(all))
+		for _, s := range all {
+			names = append(names, s.Name)
+		}
+		return nil, fmt.Errorf("no scenario matches --scenario %v --label %v; known scenarios: %s", f.scenario, f.labels, strings.Join(names, ", "))
+	}
+	return out, nil
+}
+
+func matchesAny(s *scenarios.Scenario, names []string) bool {
+	for _, n := range names {
+		if n == s.Name || n == s.File || filepath.Base(n) == filepath.Base(s.File) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasAnyLabel(s *scenarios.Scenario, labels []string) bool {
+	for _, want := range labels {
+		for _, l := range s.Labels {
+			if l == want {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/certwave/certwave/topology"
+)
+
+// sourceFlags select where the inventory comes from.
+type sourceFlags struct {
+	fromDir    string
+	kubeconfig string
+	context    string
+	reference  bool
+	set        []string
+}
+
+func (f *sourceFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.fromDir, "from-dir", "", "read a GitOps tree (a repository root or a folder holding kubernetes/) as Flux would apply it")
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "read a live cluster through this kubeconfig file (read-only)")
+	fl.StringVar(&f.context, "context", "", "kubeconfig context to use (default: the current context)")
+	fl.BoolVar(&f.reference, "reference", false, "use the built-in reference topology (4 Gateways, 72 routes)")
+	fl.StringArrayVar(&f.set, "set", nil, "value of a Flux post-build variable, KEY=VALUE; repeatable; overrides cluster-config ConfigMaps in the tree")
+}
+
+// load reads the inventory from exactly one source.
+func (f *sourceFlags) load(ctx context.Context) (*topology.Inventory, error) {
+	n := 0
+	for _, set := range []bool{f.fromDir != "", f.kubeconfig != "", f.reference} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return nil, fmt.Errorf("choose exactly one input: --from-dir DIR, --kubeconfig FILE or --reference")
+	}
+	vars, err := parseSetFlags(f.set)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case f.reference:
+		return topology.Reference(), nil
+	case f.fromDir != "":
+		return topology.LoadGitOps(f.fromDir, topology.GitOpsOptions{Vars: vars})
+	default:
+		c, name, err := clusterClient(f.kubeconfig, f.context)
+		if err != nil {
+			return nil, err
+		}
+		return topology.LoadCluster(ctx, c, name)
+	}
+}
+
+// parseSetFlags turns --set KEY=VALUE flags into a map.
+func parseSetFlags(flags []string) (map[string]string, error) {
+	vars := map[string]string{}
+	for _, kv := range flags {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("invalid --set %q: want KEY=VALUE, for example --set SECRET_DOMAIN=example.com", kv)
+		}
+		vars[k] = v
+	}
+	return vars, nil
+}
+
+// clusterClient builds a read client for a kubeconfig and returns it with
+// the name of the context it uses.
+func clusterClient(kubeconfig, contextName string) (client.Client, string, error) {
+	if _, err := os.Stat(kubeconfig); err != nil {
+		return nil, "", fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
+	}
+	rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: kubeconfig}
+	overrides := &clientcmd.ConfigOverrides{CurrentContext: contextName}
+	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)
+	raw, err := cc.RawConfig()
+	if err != nil {
+		return nil, "", fmt.Errorf("reading kubeconfig %s: %w", kubeconfig, err)
+	}
+	name := raw.CurrentContext
+	if contextName != "" {
+		name = contextName
+	}
+	if _, ok := raw.Contexts[name]; !ok {
+		return nil, "", fmt.Errorf("context %q not found in %s", name, kubeconfig)
+	}
+	cfg, err := cc.ClientConfig()
+	if err != nil {
+		return nil, "", fmt.Errorf("kubeconfig %s, context %s: %w", kubeconfig, name, err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: topology.Scheme()})
+	if err != nil {
+		return nil, "", fmt.Errorf("connecting to context %s: %w", name, err)
+	}
+	return c, name, nil
+}

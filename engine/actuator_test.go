@@ -1,0 +1,145 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/certwave/certwave/plan"
+)
+
+func TestGatewayApplyKeepsOtherListeners(t *testing.T) {
+	w := newTestWorld(t, testObjects()...)
+	// This world never renews, so the run stops at the canary's renewal
+	// gate, after blog's listener was added.
+	res, err := newTestEngine(t, w, testPlan(), Options{Until: "phase2"}).Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stopped == nil || res.Stopped.Step != "p2-observe-renewal-blog" || res.Stopped.Rule != RuleGateFailed {
+		t.Fatalf("stop = %v, want gate-failed at p2-observe-renewal-blog", res.Stopped)
+	}
+	gw := getGateway(t, w, "external")
+	if got, want := listenerNames(gw), []string{"http", "https", "https-blog"}; !slices.Equal(got, want) {
+		t.Fatalf("external listeners = %v, want %v", got, want)
+	}
+	if gw.Spec.GatewayClassName != "envoy" {
+		t.Errorf("gatewayClassName = %q, want envoy (an apply must not touch it)", gw.Spec.GatewayClassName)
+	}
+	if got := gw.Annotations["cert-manager.io/cluster-issuer"]; got != "letsencrypt-production" {
+		t.Errorf("cluster-issuer annotation = %q, want it kept by later listener applies", got)
+	}
+	internal := getGateway(t, w, "internal")
+	if got, want := listenerNames(internal), []string{"http", "https", "https-wiki"}; !slices.Equal(got, want) {
+		t.Errorf("internal listeners = %v, want %v", got, want)
+	}
+}
+
+func TestGatewayChangeSendsOnlyOwnedFields(t *testing.T) {
+	p := testPlan()
+	w := newTestWorld(t, testObjects()...)
+	e := newTestEngine(t, w, p, Options{})
+	done := map[string]bool{"p0-annotate-network-external": true, "p2-add-listener-blog": true}
+	before, err := e.ownedGateway("network/external", done, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done["p3-w1-add-listener-git"] = true
+	after, err := e.ownedGateway("network/external", done, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := gatewayChange("p3-w1-add-listener-git", "network/external", "add git", before, after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := toMap(ch.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listeners := nested(cfg, "spec")["listeners"].([]any)
+	var names []string
+	for _, l := range listeners {
+		names = append(names, l.(map[string]any)["name"].(string))
+	}
+	if !slices.Equal(names, []string{"https-blog", "https-git"}) {
+		t.Errorf("applied listeners = %v, want certwave's only", names)
+	}
+	if _, ok := nested(cfg, "spec")["gatewayClassName"]; ok {
+		t.Error("apply sets gatewayClassName, want it left to its owner")
+	}
+	if got := nested(cfg, "metadata", "annotations")["cert-manager.io/cluster-issuer"]; got != "letsencrypt-production" {
+		t.Errorf("apply annotations lack cluster-issuer (got %v): SSA would remove it", got)
+	}
+	git := listeners[1].(map[string]any)
+	raw, _ := json.Marshal(git)
+	for _, want := range []string{`"hostname":"git.example.com"`, `"port":443`, `"protocol":"HTTPS"`, `"mode":"Terminate"`, `"name":"git-tls"`, `"kind":"Secret"`, `"from":"All"`} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("listener %s lacks %s", raw, want)
+		}
+	}
+	if !ch.MustExist {
+		t.Error("Gateway change may create the Gateway, want MustExist")
+	}
+}
+
+func TestRouteFlipKeepsOtherParentRefs(t *testing.T) {
+	w := newTestWorld(t, testObjects()...)
+	e := newTestEngine(t, w, testPlan(), Options{})
+	ch, err := e.routeChange(context.Background(), "flip", "apps/blog", "network/external", "https", "https-blog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ch.ForceOwnership {
+		t.Error("route flip does not force ownership of the atomic parentRefs")
+	}
+	if err := NewServerSideApply(w.client).Execute(context.Background(), ch); err != nil {
+		t.Fatalf("apply flip: %v", err)
+	}
+	r := &gwv1.HTTPRoute{}
+	if err := w.client.Get(context.Background(), client.ObjectKey{Namespace: "apps", Name: "blog"}, r); err != nil {
+		t.Fatal(err)
+	}
+	var sections []string
+	for _, ref := range r.Spec.ParentRefs {
+		sections = append(sections, string(*ref.SectionName))
+	}
+	if !slices.Equal(sections, []string{"https-blog", "http"}) {
+		t.Errorf("parentRef sections = %v, want [https-blog http]", sections)
+	}
+	if len(r.Spec.Hostnames) != 1 {
+		t.Errorf("hostnames = %v, want them kept", r.Spec.Hostnames)
+	}
+}
+
+func TestRemoveListenerOfOtherManager(t *testing.T) {
+	w := newTestWorld(t, testObjects()...)
+	e := newTestEngine(t, w, testPlan(), Options{})
+	ch, err := e.removeForeignListenerChange(context.Background(), "p4", "network/external", "https")
+	if err != nil || ch == nil {
+		t.Fatalf("change = %v, err = %v", ch, err)
+	}
+	if err := NewServerSideApply(w.client).Execute(context.Background(), ch); err != nil {
+		t.Fatal(err)
+	}
+	if got := listenerNames(getGateway(t, w, "external")); !slices.Equal(got, []string{"http"}) {
+		t.Errorf("listeners = %v, want [http]", got)
+	}
+	again, err := e.removeForeignListenerChange(context.Background(), "p4", "network/external", "https")
+	if err != nil || again != nil {
+		t.Errorf("second removal = %v, %v; want no change", again, err)
+	}
+}
+
+func TestNewRejectsDuplicateStepIDs(t *testing.T) {
+	p := testPlan()
+	p.Steps = append(p.Steps, plan.Step{ID: "p0-preflight", Kind: plan.StepPreflight})
+	if _, err := New(newTestWorld(t, testObjects()...), p, Options{}); err == nil {
+		t.Error("New accepted a repeated step ID")
+	}
+}

@@ -1,0 +1,174 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	acmev1 "github.com/cert-manager/cert-manager/pkg/apis/acme/v1"
+	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/certwave/certwave/plan"
+)
+
+// rateLimitPattern matches a rate-limit error in a cert-manager message:
+// the ACME problem type rateLimited or an HTTP 429.
+var rateLimitPattern = regexp.MustCompile(`rateLimited|\b429\b`)
+
+// observe reads the ACME events into the ledger and checks the stop rules
+// that hold at any moment (failed-certificate, too-many-pending,
+// rate-limited, repeated-retries). It returns a *stopSignal when one fires
+// for a state not yet acknowledged.
+func (e *Engine) observe(ctx context.Context, st *runState) error {
+	obs, err := e.ingestACME(ctx, st)
+	if err != nil {
+		return err
+	}
+	certObs, err := e.certificateRules(ctx, st)
+	if err != nil {
+		return err
+	}
+	obs = append(obs, certObs...)
+	msgObs, err := e.rateLimitMessages(ctx)
+	if err != nil {
+		return err
+	}
+	obs = append(obs, msgObs...)
+	obs = append(obs, e.retryRule(st)...)
+	if stop := e.newStop(obs, st.prog.Acknowledged); stop != nil {
+		return &stopSignal{stop: stop}
+	}
+	return nil
+}
+
+// certificateRules checks every Certificate in the cluster: a failed one
+// of a wave that started at least failedCertificateGrace ago fires
+// failed-certificate, and more than maxStuckCertificates failed or pending
+// longer than the ready timeout fire too-many-pending.
+func (e *Engine) certificateRules(ctx context.Context, st *runState) ([]observation, error) {
+	list := &cmv1.CertificateList{}
+	if err := e.client.List(ctx, list); err != nil {
+		return nil, fmt.Errorf("list Certificates: %w", err)
+	}
+	now := e.clock.Now()
+	var obs []observation
+	var stuck []string
+	for i := range list.Items {
+		c := &list.Items[i]
+		key := c.Namespace + "/" + c.Name
+		s := certificateState(c, now)
+		if s.failed || (!s.ready && now.Sub(s.pendingSince) >= e.readyTimeout(nil)) {
+			stuck = append(stuck, "Certificate/"+key)
+		}
+		if s.failed {
+			for _, m := range s.messages {
+				if rateLimitPattern.MatchString(m) {
+					obs = append(obs, observation{rule: RuleRateLimited, objects: []string{"Certificate/" + key}, state: m,
+						reason: "Certificate " + key + " reports a rate-limit error: " + m})
+				}
+			}
+		}
+		wave := st.prog.Ledger.find(e.index.certWave[key])
+		if !s.failed || wave == nil || now.Sub(wave.Started) < failedCertificateGrace {
+			continue
+		}
+		wave.markRetried("Certificate " + key + " failed")
+		obs = append(obs, observation{
+			rule: RuleFailedCertificate, objects: []string{"Certificate/" + key}, state: s.failure,
+			reason: fmt.Sprintf("Certificate %s of wave %s failed: %s", key, wave.Key, s.detail),
+		})
+	}
+	if len(stuck) > maxStuckCertificates {
+		slices.Sort(stuck)
+		obs = append(obs, observation{
+			rule: RuleTooManyPending, objects: stuck, state: strings.Join(stuck, ","),
+			reason: fmt.Sprintf("%d Certificates are failing or pending longer than %s (at most %d allowed)", len(stuck), e.readyTimeout(nil), maxStuckCertificates),
+		})
+	}
+	return obs, nil
+}
+
+// rateLimitMessages looks for rate-limit errors on CertificateRequests
+// (condition messages) and ACME Orders (status.reason). A world whose
+// client does not know those kinds is skipped.
+func (e *Engine) rateLimitMessages(ctx context.Context) ([]observation, error) {
+	var obs []observation
+	requests := &cmv1.CertificateRequestList{}
+	if err := e.listOptional(ctx, requests); err != nil {
+		return nil, err
+	}
+	for _, r := range requests.Items {
+		for _, c := range r.Status.Conditions {
+			if rateLimitPattern.MatchString(c.Message) {
+				obj := "CertificateRequest/" + r.Namespace + "/" + r.Name
+				obs = append(obs, observation{rule: RuleRateLimited, objects: []string{obj}, state: c.Message,
+					reason: obj + " reports a rate-limit error: " + c.Message})
+			}
+		}
+	}
+	orders := &acmev1.OrderList{}
+	if err := e.listOptional(ctx, orders); err != nil {
+		return nil, err
+	}
+	for _, o := range orders.Items {
+		if rateLimitPattern.MatchString(o.Status.Reason) {
+			obj := "Order/" + o.Namespace + "/" + o.Name
+			obs = append(obs, observation{rule: RuleRateLimited, objects: []string{obj}, state: o.Status.Reason,
+				reason: obj + " reports a rate-limit error: " + o.Status.Reason})
+		}
+	}
+	return obs, nil
+}
+
+// listOptional lists into list and treats a kind the client or the cluster
+// does not know as an empty list.
+func (e *Engine) listOptional(ctx context.Context, list client.ObjectList) error {
+	err := e.client.List(ctx, list)
+	if err == nil || meta.IsNoMatchError(err) || runtime.IsNotRegisteredError(err) {
+		return nil
+	}
+	return fmt.Errorf("list %T: %w", list, err)
+}
+
+// retryRule fires repeated-retries when more than maxRetriedWaves waves
+// that needed retries ran within retryWindow.
+func (e *Engine) retryRule(st *runState) []observation {
+	now := e.clock.Now()
+	var retried []string
+	for _, w := range st.prog.Ledger.Waves {
+		last := w.Started
+		if w.Ended.After(last) {
+			last = w.Ended
+		}
+		if w.Retried && now.Sub(last) <= retryWindow {
+			retried = append(retried, w.Key)
+		}
+	}
+	if len(retried) <= maxRetriedWaves {
+		return nil
+	}
+	return []observation{{
+		rule: RuleRepeatedRetries, objects: retried, state: strings.Join(retried, ","),
+		reason: fmt.Sprintf("%d waves needed retries within %s (%s); at most %d may", len(retried), retryWindow, strings.Join(retried, ", "), maxRetriedWaves),
+	}}
+}
+
+// readyTimeout is how long a Certificate may take to become Ready: the
+// step's duration, else the plan's ReadyTimeout, else ten minutes (enough
+// for a batch to queue through cert-manager's five challenge workers, each
+// holding a DNS01 challenge at least 60 s).
+func (e *Engine) readyTimeout(step *plan.Step) time.Duration {
+	if step != nil && step.Duration > 0 {
+		return step.Duration
+	}
+	if e.plan.Options.ReadyTimeout > 0 {
+		return e.plan.Options.ReadyTimeout
+	}
+	return 10 * time.Minute
+}

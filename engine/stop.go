@@ -1,0 +1,131 @@
+package engine
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Stop rule IDs. The first five are the runbook's "stop and ask" rules;
+// gate-failed covers a gate (listener, route, TLS probe, renewal) that did
+// not pass in its time.
+const (
+	RuleFailedCertificate = "failed-certificate"
+	RuleTooManyPending    = "too-many-pending"
+	RuleRateLimited       = "rate-limited"
+	RuleRepeatedRetries   = "repeated-retries"
+	RuleAmbiguousShimTest = "ambiguous-shim-test"
+	RuleGateFailed        = "gate-failed"
+)
+
+// Thresholds of the stop rules.
+const (
+	// failedCertificateGrace is how long a wave may run before a failed
+	// Certificate stops it.
+	failedCertificateGrace = 5 * time.Minute
+	// maxStuckCertificates is the number of Certificates, cluster-wide,
+	// that may be pending or failing before the run stops.
+	maxStuckCertificates = 3
+	// retryWindow and maxRetriedWaves: more than maxRetriedWaves waves that
+	// needed retries within retryWindow stop the run.
+	retryWindow     = 7 * 24 * time.Hour
+	maxRetriedWaves = 1
+)
+
+// Stop is why a run stopped to ask the operator. Stopping never deletes a
+// Certificate or a Secret.
+type Stop struct {
+	Rule   string `json:"rule"`
+	Reason string `json:"reason"`
+	// Objects are the objects involved, as Kind/namespace/name.
+	Objects []string  `json:"objects"`
+	At      time.Time `json:"at"`
+	// Next is the suggested next command.
+	Next string `json:"next"`
+	// Step is the step that was running.
+	Step string `json:"step,omitempty"`
+	// Keys identify the observations behind the stop (rule, object and
+	// state); a resumed run does not stop again for the same keys.
+	Keys []string `json:"keys,omitempty"`
+}
+
+func (s *Stop) String() string {
+	return fmt.Sprintf("stopped by rule %s: %s (%s)", s.Rule, s.Reason, strings.Join(s.Objects, ", "))
+}
+
+// stopSignal carries a Stop up from a gate to Run as an error.
+type stopSignal struct{ stop *Stop }
+
+func (s *stopSignal) Error() string { return s.stop.String() }
+
+// observation is one state that breaks a stop rule.
+type observation struct {
+	rule    string
+	objects []string
+	// state distinguishes a new occurrence from one already reported, for
+	// example the failure time of a Certificate.
+	state  string
+	reason string
+}
+
+func (o observation) key() string {
+	return o.rule + "|" + strings.Join(o.objects, ",") + "|" + o.state
+}
+
+// newStop builds the Stop for the observations that are not yet
+// acknowledged, or returns nil when all are.
+func (e *Engine) newStop(obs []observation, acknowledged []string) *Stop {
+	var fresh []observation
+	for _, o := range obs {
+		if !slices.Contains(acknowledged, o.key()) {
+			fresh = append(fresh, o)
+		}
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	rule := fresh[0].rule
+	stop := &Stop{Rule: rule, At: e.clock.Now()}
+	var reasons []string
+	for _, o := range fresh {
+		if o.rule != rule {
+			continue
+		}
+		for _, obj := range o.objects {
+			if !slices.Contains(stop.Objects, obj) {
+				stop.Objects = append(stop.Objects, obj)
+			}
+		}
+		stop.Keys = append(stop.Keys, o.key())
+		if !slices.Contains(reasons, o.reason) {
+			reasons = append(reasons, o.reason)
+		}
+	}
+	stop.Reason = strings.Join(reasons, "; ")
+	stop.Next = e.nextCommand(rule)
+	return stop
+}
+
+// nextCommand suggests what the operator runs after a stop of rule.
+func (e *Engine) nextCommand(rule string) string {
+	resume := fmt.Sprintf("certwave run --plan %s --resume", e.planFile())
+	rollback := fmt.Sprintf("certwave rollback --plan %s --phase %d", e.planFile(), e.currentPhase())
+	switch rule {
+	case RuleRateLimited:
+		return "wait until the limit's retry-after has passed, then " + resume
+	case RuleAmbiguousShimTest:
+		return "check cert-manager's Gateway API support (enableGatewayAPI) and the Gateway's events, then " + resume
+	case RuleRepeatedRetries:
+		return "review the ledger (certwave report), then " + resume
+	default:
+		return "inspect the objects, then " + resume + " or " + rollback
+	}
+}
+
+func (e *Engine) planFile() string {
+	if e.opts.PlanFile == "" {
+		return "PLAN"
+	}
+	return e.opts.PlanFile
+}

@@ -1,0 +1,103 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	gwapi "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/certwave/certwave/engine"
+	"github.com/certwave/certwave/scenarios"
+)
+
+// actionClock wraps a world's clock and performs the scenario's operator
+// actions when virtual time reaches them, so they interleave with the
+// engine's waits exactly as scheduled.
+type actionClock struct {
+	inner   engine.Clock
+	world   World
+	pending []timedAction
+	errs    []string
+}
+
+type timedAction struct {
+	at time.Time
+	a  scenarios.Action
+}
+
+func newActionClock(w World, start time.Time, actions []scenarios.Action) *actionClock {
+	c := &actionClock{inner: w.Clock(), world: w}
+	for _, a := range actions {
+		c.pending = append(c.pending, timedAction{at: start.Add(a.At.D()), a: a})
+	}
+	sort.SliceStable(c.pending, func(i, j int) bool { return c.pending[i].at.Before(c.pending[j].at) })
+	return c
+}
+
+func (c *actionClock) Now() time.Time { return c.inner.Now() }
+
+// Sleep sleeps d, stopping at each due action to perform it.
+func (c *actionClock) Sleep(ctx context.Context, d time.Duration) error {
+	end := c.inner.Now().Add(d)
+	for len(c.pending) > 0 && !c.pending[0].at.After(end) {
+		next := c.pending[0]
+		c.pending = c.pending[1:]
+		if wait := next.at.Sub(c.inner.Now()); wait > 0 {
+			if err := c.inner.Sleep(ctx, wait); err != nil {
+				return err
+			}
+		}
+		if err := c.perform(ctx, next.a); err != nil {
+			c.errs = append(c.errs, err.Error())
+		}
+	}
+	if rest := end.Sub(c.inner.Now()); rest > 0 {
+		return c.inner.Sleep(ctx, rest)
+	}
+	return nil
+}
+
+// perform does one operator action through the world's client, with a
+// field manager of its own so that it never takes certwave's fields.
+func (c *actionClock) perform(ctx context.Context, a scenarios.Action) error {
+	cl := c.world.Client()
+	switch a.Kind {
+	case "annotate-gateway":
+		ns, name, _ := strings.Cut(a.Gateway, "/")
+		var gw gwapi.Gateway
+		if err := cl.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &gw); err != nil {
+			return fmt.Errorf("action annotate-gateway %s: %w", a.Gateway, err)
+		}
+		patch := client.MergeFrom(gw.DeepCopy())
+		if gw.Annotations == nil {
+			gw.Annotations = map[string]string{}
+		}
+		for k, v := range a.Annotations {
+			gw.Annotations[k] = v
+		}
+		if err := cl.Patch(ctx, &gw, patch, client.FieldOwner("operator")); err != nil {
+			return fmt.Errorf("action annotate-gateway %s: %w", a.Gateway, err)
+		}
+	case "delete-secret":
+		ns, name, _ := strings.Cut(a.Secret, "/")
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+		if err := cl.Delete(ctx, s); err != nil {
+			return fmt.Errorf("action delete-secret %s: %w", a.Secret, err)
+		}
+	}
+	return nil
+}
+
+// clockedWorld is a World whose clock performs the scenario's actions.
+type clockedWorld struct {
+	World
+	clock *actionClock
+}
+
+func (w *clockedWorld) Clock() engine.Clock { return w.clock }

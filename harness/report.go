@@ -1,0 +1,132 @@
+package harness
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Verdicts of a scenario.
+const (
+	VerdictPass        = "pass"
+	VerdictFail        = "fail"
+	VerdictUnsupported = "unsupported"
+)
+
+// Result is the outcome of one scenario on one world.
+type Result struct {
+	Scenario string `json:"scenario"`
+	File     string `json:"file"`
+	World    string `json:"world"`
+	Seed     int64  `json:"seed"`
+	Verdict  string `json:"verdict"`
+	// Failures lists every expectation that did not hold; Unsupported
+	// says why the world cannot rehearse the scenario.
+	Failures    []string `json:"failures,omitempty"`
+	Unsupported string   `json:"unsupported,omitempty"`
+	// Notes are facts the run observed that the report shows, such as a
+	// lock-out time or the hostnames exposed in CT logs.
+	Notes           []string      `json:"notes,omitempty"`
+	ACMEOrders      int           `json:"acmeOrders"`
+	MinAvailability float64       `json:"minAvailability"`
+	VirtualDuration time.Duration `json:"virtualDuration"`
+	Wall            time.Duration `json:"wall"`
+	Stop            string        `json:"stop,omitempty"`
+}
+
+// Replay returns the command that reruns the scenario with the same seed.
+func (r *Result) Replay() string {
+	return fmt.Sprintf("certwave simulate --world %s --scenario %s --seed %d", r.World, r.Scenario, r.Seed)
+}
+
+// WriteTable writes one line per scenario in a terminal table, then the
+// replay command of each failed scenario.
+func WriteTable(w io.Writer, results []Result) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SCENARIO\tVERDICT\tACME ORDERS\tMIN AVAILABILITY\tVIRTUAL DURATION\tWALL\tSTOP")
+	for _, r := range results {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n",
+			r.Scenario, r.Verdict, r.ACMEOrders, percent(r.MinAvailability),
+			virtual(r.VirtualDuration), r.Wall.Round(time.Millisecond), dash(r.Stop))
+	}
+	tw.Flush()
+
+	pass, fail, unsupported := Count(results)
+	fmt.Fprintf(w, "\n%d passed, %d failed, %d unsupported\n", pass, fail, unsupported)
+	for _, r := range results {
+		switch r.Verdict {
+		case VerdictFail:
+			fmt.Fprintf(w, "\nFAIL %s (%s)\n", r.Scenario, r.File)
+			for _, f := range r.Failures {
+				fmt.Fprintf(w, "  - %s\n", f)
+			}
+			fmt.Fprintf(w, "  replay: %s\n", r.Replay())
+		case VerdictUnsupported:
+			fmt.Fprintf(w, "\nUNSUPPORTED %s: %s\n", r.Scenario, r.Unsupported)
+		}
+	}
+}
+
+// WriteMarkdown writes the report of a suite run.
+func WriteMarkdown(w io.Writer, world string, seed int64, results []Result) {
+	pass, fail, unsupported := Count(results)
+	fmt.Fprintf(w, "# certwave rehearsal report\n\nWorld `%s`, seed %d: %d passed, %d failed, %d unsupported.\n\n", world, seed, pass, fail, unsupported)
+	fmt.Fprintln(w, "| scenario | verdict | ACME orders | min availability | virtual duration | wall | stop |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+	for _, r := range results {
+		fmt.Fprintf(w, "| %s | %s | %d | %s | %s | %s | %s |\n",
+			r.Scenario, r.Verdict, r.ACMEOrders, percent(r.MinAvailability),
+			virtual(r.VirtualDuration), r.Wall.Round(time.Millisecond), dash(r.Stop))
+	}
+	for _, r := range results {
+		if len(r.Failures) == 0 && len(r.Notes) == 0 && r.Unsupported == "" {
+			continue
+		}
+		fmt.Fprintf(w, "\n## %s\n\n", r.Scenario)
+		if r.Unsupported != "" {
+			fmt.Fprintf(w, "Unsupported in world %s: %s\n\n", r.World, r.Unsupported)
+		}
+		for _, n := range r.Notes {
+			fmt.Fprintf(w, "- %s\n", n)
+		}
+		for _, f := range r.Failures {
+			fmt.Fprintf(w, "- FAILED: %s\n", f)
+		}
+		if r.Verdict == VerdictFail {
+			fmt.Fprintf(w, "\nReplay: `%s`\n", r.Replay())
+		}
+	}
+}
+
+// Count returns the number of passed, failed and unsupported results.
+func Count(results []Result) (pass, fail, unsupported int) {
+	for _, r := range results {
+		switch r.Verdict {
+		case VerdictPass:
+			pass++
+		case VerdictFail:
+			fail++
+		default:
+			unsupported++
+		}
+	}
+	return pass, fail, unsupported
+}
+
+func percent(f float64) string { return fmt.Sprintf("%.1f%%", f*100) }
+
+func virtual(d time.Duration) string {
+	if d >= 24*time.Hour {
+		return fmt.Sprintf("%.1fd", d.Hours()/24)
+	}
+	return d.Round(time.Second).String()
+}
+
+func dash(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,329 @@
+package harness
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/certwave/certwave/engine"
+	"github.com/certwave/certwave/plan"
+	"github.com/certwave/certwave/scenarios"
+	"github.com/certwave/certwave/topology"
+)
+
+// DefaultStart is the plan start of scenarios that do not set one.
+var DefaultStart = time.Date(2027, 1, 4, 9, 0, 0, 0, time.UTC)
+
+// settleAfterRollback is how long the harness lets the world run after a
+// rollback before it counts the rollback's ACME orders: long enough for a
+// DNS01 issuance (about a minute) and one failure backoff.
+const settleAfterRollback = 2 * time.Hour
+
+// Options configure a scenario run.
+type Options struct {
+	World string
+	// Seed is used unless the scenario sets its own.
+	Seed int64
+	// Log receives the world's log; nil discards it.
+	Log io.Writer
+	// Fixtures is the folder $CERTWAVE_FIXTURES stands for in scenario
+	// paths.
+	Fixtures string
+}
+
+// FixturesDir returns the fixtures folder: $CERTWAVE_FIXTURES, else
+// ../shared/fixtures relative to the working directory.
+func FixturesDir() string {
+	if d := os.Getenv("CERTWAVE_FIXTURES"); d != "" {
+		return d
+	}
+	return filepath.Join("..", "shared", "fixtures")
+}
+
+// run is the state of one scenario run.
+type run struct {
+	s       *scenarios.Scenario
+	opts    Options
+	inv     *topology.Inventory
+	plan    *plan.Plan
+	world   World
+	clock   *actionClock
+	start   time.Time
+	result  *Result
+	stop    *engine.Stop
+	engine  engine.Result
+	kills   int
+	before  map[string]bool // Certificates and Secrets before the run
+	kept    bool            // every object of before still existed at the stop
+	end     time.Time       // when the engine finished
+	rbCost  int
+	planErr error
+}
+
+// Run rehearses one scenario and judges it. It never panics on a bad
+// scenario; every problem ends up in the Result.
+func Run(ctx context.Context, s *scenarios.Scenario, opts Options) Result {
+	wallStart := time.Now()
+	seed := opts.Seed
+	if s.Seed != 0 {
+		seed = s.Seed
+	}
+	res := Result{Scenario: s.Name, File: s.File, World: opts.World, Seed: seed, MinAvailability: 1}
+	r := &run{s: s, opts: opts, result: &res}
+	r.opts.Seed = seed
+
+	if err := r.execute(ctx); err != nil {
+		var unsupported *unsupportedError
+		if errors.As(err, &unsupported) {
+			res.Verdict = VerdictUnsupported
+			res.Unsupported = unsupported.reason
+		} else {
+			res.Verdict = VerdictFail
+			res.Failures = append(res.Failures, err.Error())
+		}
+	} else {
+		res.Failures = r.judge(ctx)
+		res.Verdict = VerdictPass
+		if len(res.Failures) > 0 {
+			res.Verdict = VerdictFail
+		}
+	}
+	if r.world != nil {
+		res.ACMEOrders = r.world.ACMEOrders()
+		res.MinAvailability = minAvailability(r.world.Availability())
+		res.VirtualDuration = r.world.Clock().Now().Sub(r.start)
+	}
+	if r.stop != nil {
+		res.Stop = r.stop.Rule
+	}
+	res.Wall = time.Since(wallStart)
+	return res
+}
+
+type unsupportedError struct{ reason string }
+
+func (e *unsupportedError) Error() string { return "unsupported: " + e.reason }
+
+func (r *run) execute(ctx context.Context) error {
+	inv, err := r.inventory()
+	if err != nil {
+		return err
+	}
+	r.inv = inv
+
+	opts, err := r.planOptions()
+	if err != nil {
+		return err
+	}
+	r.start = opts.Start
+	p, err := plan.New(inv, opts)
+	if err != nil {
+		r.planErr = err
+		var breach *plan.BreachError
+		if errors.As(err, &breach) {
+			return nil
+		}
+		return fmt.Errorf("planning: %w", err)
+	}
+	r.plan = p
+	if r.s.Run.PlanOnly {
+		return nil
+	}
+
+	w, err := OpenWorld(r.opts.World, inv, r.s, r.opts.Seed, r.start, r.opts.Log)
+	if err != nil {
+		return fmt.Errorf("opening world %s: %w", r.opts.World, err)
+	}
+	for _, need := range r.s.Needs {
+		if reason := w.Unsupported(need); reason != "" {
+			return &unsupportedError{reason: fmt.Sprintf("in world %s: %s", r.opts.World, reason)}
+		}
+	}
+	r.clock = newActionClock(w, r.start, r.s.Actions)
+	r.world = &clockedWorld{World: w, clock: r.clock}
+
+	if r.before, err = r.objectSet(ctx); err != nil {
+		return err
+	}
+	if err := r.drive(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+// drive runs the engine to its end: resumes after kills and after a stop
+// when the scenario asks, rolls back and observes.
+func (r *run) drive(ctx context.Context) error {
+	store := &engine.MemoryStore{}
+	stepsDone := 0
+	killAfter := map[string]bool{}
+	for _, id := range r.s.Run.KillAfter {
+		killAfter[id] = true
+	}
+	resumed := false
+	var eng *engine.Engine
+	for attempt := 0; ; attempt++ {
+		if attempt > len(r.plan.Steps)+5 {
+			return errors.New("engine did not finish after one resume per step")
+		}
+		var err error
+		eng, err = engine.New(r.world, r.plan, engine.Options{
+			Store: store,
+			Until: r.s.Run.Until,
+			StopAfterStep: func(id string) bool {
+				stepsDone++
+				if killAfter[id] {
+					delete(killAfter, id)
+					return true
+				}
+				return r.s.Run.KillEvery > 0 && stepsDone%r.s.Run.KillEvery == 0
+			},
+		})
+		if err != nil {
+			return fmt.Errorf("starting the engine: %w", err)
+		}
+		res, err := eng.Run(ctx)
+		if errors.Is(err, engine.ErrKilled) {
+			r.kills++
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("engine: %w", err)
+		}
+		r.engine = res
+		if res.Stopped != nil {
+			if r.stop == nil {
+				r.stop = res.Stopped
+				r.note("stopped by %s at %s: %s", res.Stopped.Rule, res.Stopped.At.Format(time.RFC3339), res.Stopped.Reason)
+				after, err := r.objectSet(ctx)
+				if err != nil {
+					return err
+				}
+				r.kept = subset(r.before, after)
+			}
+			if r.s.Run.ResumeAfter > 0 && !resumed {
+				resumed = true
+				if err := r.world.Clock().Sleep(ctx, r.s.Run.ResumeAfter.D()); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		break
+	}
+	if r.kills > 0 {
+		r.note("engine killed %d times and resumed", r.kills)
+	}
+	r.end = r.world.Clock().Now()
+
+	if r.s.Run.Rollback > 0 {
+		before := r.world.ACMEOrders()
+		report, err := eng.Rollback(ctx, r.s.Run.Rollback)
+		if err != nil {
+			return fmt.Errorf("rollback of phase %d: %w", r.s.Run.Rollback, err)
+		}
+		if err := r.world.Clock().Sleep(ctx, settleAfterRollback); err != nil {
+			return err
+		}
+		r.rbCost = r.world.ACMEOrders() - before
+		r.note("rollback of phase %d: %d ACME orders (engine's estimate %d: %s)", report.Phase, r.rbCost, report.ACMEOrders, report.Cost)
+	}
+	if d := r.s.Run.ObserveFor.D(); d > 0 {
+		if err := r.world.Clock().Sleep(ctx, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *run) note(format string, args ...any) {
+	r.result.Notes = append(r.result.Notes, fmt.Sprintf(format, args...))
+}
+
+// inventory builds the scenario's topology.
+func (r *run) inventory() (*topology.Inventory, error) {
+	t := r.s.Topology
+	var inv *topology.Inventory
+	switch {
+	case t.Reference:
+		inv = topology.Reference()
+	case t.GitOps != nil:
+		fixtures := r.opts.Fixtures
+		if fixtures == "" {
+			fixtures = FixturesDir()
+		}
+		dir := strings.ReplaceAll(t.GitOps.Dir, "$CERTWAVE_FIXTURES", fixtures)
+		if _, err := os.Stat(dir); err != nil {
+			return nil, &unsupportedError{reason: fmt.Sprintf("GitOps tree %s not found; set CERTWAVE_FIXTURES to the folder holding it", dir)}
+		}
+		loaded, err := topology.LoadGitOps(dir, topology.GitOpsOptions{Vars: t.GitOps.Set})
+		if err != nil {
+			return nil, fmt.Errorf("loading %s: %w", dir, err)
+		}
+		inv = loaded
+	default:
+		raw, err := json.Marshal(t.Inline)
+		if err != nil {
+			return nil, fmt.Errorf("topology.inline: %w", err)
+		}
+		inv = &topology.Inventory{}
+		if err := json.Unmarshal(raw, inv); err != nil {
+			return nil, fmt.Errorf("topology.inline: %w", err)
+		}
+		inv.Finalize()
+	}
+	for _, cp := range t.ClientPaths {
+		inv.ClientPaths = append(inv.ClientPaths, topology.ClientPath{
+			Name: cp.Name, Kind: cp.Kind, Gateway: cp.Gateway, ServerName: cp.ServerName, Hostnames: cp.Hostnames,
+		})
+	}
+	if len(t.ClientPaths) > 0 {
+		inv.Finalize()
+	}
+	return inv, nil
+}
+
+// planOptions applies the scenario's plan settings to the defaults.
+func (r *run) planOptions() (plan.Options, error) {
+	ps := r.s.Plan
+	start := ps.Start
+	if start.IsZero() {
+		start = DefaultStart
+	}
+	o := plan.DefaultOptions(start)
+	if ps.Variant != "" {
+		o.Variant = plan.Variant(ps.Variant)
+	}
+	if len(ps.InternalGateways) > 0 {
+		o.InternalGateways = ps.InternalGateways
+	}
+	if ps.WaveSize > 0 {
+		o.WaveSize = ps.WaveSize
+	}
+	if ps.WaveSoak != nil {
+		o.WaveSoak = ps.WaveSoak.D()
+	}
+	if ps.CanarySoak != nil {
+		o.CanarySoak = ps.CanarySoak.D()
+	}
+	if ps.InternalBatch > 0 {
+		o.InternalBatchSize = ps.InternalBatch
+	}
+	if ps.Duration != 0 {
+		o.Duration = ps.Duration.D()
+	}
+	if ps.Profile != "" {
+		o.Profile = ps.Profile
+	}
+	if ps.Reserve != nil {
+		o.Reserve = *ps.Reserve
+	}
+	o.Force = ps.Force
+	return o, nil
+}

@@ -1,0 +1,78 @@
+package scenarios
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseRejectsBadFields(t *testing.T) {
+	cases := []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{
+			name: "unknown field",
+			yaml: "name: x\ndescription: d\ntopology: {reference: true}\nexpect: {stop: none}\nbogus: 1\n",
+			want: []string{"bad.yaml", "line 5", "bogus"},
+		},
+		{
+			name: "bad fault kind",
+			yaml: "name: x\ndescription: d\ntopology: {reference: true}\nfaults:\n  - kind: dns-fail\nexpect: {stop: none}\n",
+			want: []string{"bad.yaml:5: field faults[0].kind", `"dns-fail"`, "dns01-fail"},
+		},
+		{
+			name: "two topologies",
+			yaml: "name: x\ndescription: d\ntopology: {reference: true, gitops: {dir: /x}}\nexpect: {stop: none}\n",
+			want: []string{"bad.yaml:3: field topology", "exactly one"},
+		},
+		{
+			name: "no expectation",
+			yaml: "name: x\ndescription: d\ntopology: {reference: true}\n",
+			want: []string{"field expect", "at least one outcome"},
+		},
+		{
+			name: "bad duration",
+			yaml: "name: x\ndescription: d\ntopology: {reference: true}\nplan: {waveSoak: 3 days}\nexpect: {stop: none}\n",
+			want: []string{"line 4", `"3 days"`, "14d"},
+		},
+		{
+			name: "bad stop rule",
+			yaml: "name: x\ndescription: d\ntopology: {reference: true}\nexpect:\n  stop: ratelimit\n",
+			want: []string{"bad.yaml:5: field expect.stop", "rate-limited"},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("bad.yaml", []byte(c.yaml))
+			if err == nil {
+				t.Fatal("Parse accepted an invalid scenario")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestParseDays(t *testing.T) {
+	s, err := Parse("ok.yaml", []byte("name: x\ndescription: d\ntopology: {reference: true}\nrun: {observeFor: 1.5d}\nexpect: {stop: none}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Run.ObserveFor.D().Hours(); got != 36 {
+		t.Errorf("observeFor = %vh, want 36h", got)
+	}
+}
+
+func TestBuiltinScenariosValid(t *testing.T) {
+	list, err := LoadDir(Builtin, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) == 0 {
+		t.Fatal("no built-in scenarios")
+	}
+}

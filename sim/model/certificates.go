@@ -1,0 +1,392 @@
+package model
+
+import (
+	"context"
+	"crypto"
+	"crypto/ed25519"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+)
+
+// certState is the model's memory of one Certificate (by UID), beyond
+// what its status holds: the requests and the issuance in flight.
+type certState struct {
+	uid types.UID
+	key string // namespace/name
+	// inputs is the resource versions the Certificate was last reconciled
+	// at. Like cert-manager's informers, the model reconciles a
+	// Certificate only when it, its Secret or its issuer changes, or when
+	// a recheck it scheduled comes due; so Ready is not re-evaluated at
+	// expiry by itself.
+	inputs string
+	force  bool
+	// scheduled holds the recheck times already queued.
+	scheduled map[int64]bool
+	// current issued the certificate in the Secret; next is the latest
+	// request (the one backoff compares the spec with).
+	current, next *requestRecord
+	issuing       *issuance
+	// templateKeys are the secretTemplate annotations and labels last
+	// written to the Secret, so that removed ones are deleted.
+	templateKeys []string
+	lastReady    string
+}
+
+// requestRecord is one CertificateRequest the model made.
+type requestRecord struct {
+	name     string
+	revision int
+	spec     specFingerprint
+	public   crypto.PublicKey
+}
+
+// issuance is a request in flight.
+type issuance struct {
+	req      *requestRecord
+	key      ed25519.PrivateKey
+	canceled bool
+	// pending is true while the issuer is missing or not Ready.
+	pending bool
+	// started is true once the issuer took the request.
+	started bool
+}
+
+// recheckAt schedules a reconcile of the Certificate at t.
+func (w *World) recheckAt(st *certState, t time.Time) {
+	if !t.After(w.sched.now) {
+		return
+	}
+	if st.scheduled == nil {
+		st.scheduled = map[int64]bool{}
+	}
+	if st.scheduled[t.UnixNano()] {
+		return
+	}
+	st.scheduled[t.UnixNano()] = true
+	w.sched.at(t, func() {
+		delete(st.scheduled, t.UnixNano())
+		st.force = true
+	})
+}
+
+// syncCertificates reconciles every Certificate whose inputs changed or
+// whose recheck is due, in namespace/name order.
+func (w *World) syncCertificates() bool {
+	var list cmapi.CertificateList
+	if err := w.api.List(context.Background(), &list); err != nil {
+		w.recordError("list Certificates", err)
+		return false
+	}
+	sortCertificates(list.Items)
+	changed := false
+	live := map[types.UID]bool{}
+	for i := range list.Items {
+		c := &list.Items[i]
+		live[c.UID] = true
+		st := w.certs[c.UID]
+		if st == nil {
+			st = &certState{uid: c.UID, key: c.Namespace + "/" + c.Name}
+			w.certs[c.UID] = st
+		}
+		secret := w.getSecret(c.Namespace, c.Spec.SecretName)
+		inputs := c.ResourceVersion + "/" + secretVersion(secret) + "/" + w.issuerInputs(c)
+		if inputs == st.inputs && !st.force {
+			continue
+		}
+		st.inputs, st.force = inputs, false
+		if w.reconcileCertificate(c, secret, st) {
+			changed = true
+		}
+	}
+	uids := make([]string, 0, len(w.certs))
+	for uid := range w.certs {
+		uids = append(uids, string(uid))
+	}
+	sort.Strings(uids)
+	for _, uid := range uids {
+		if st := w.certs[types.UID(uid)]; !live[st.uid] {
+			if st.issuing != nil {
+				st.issuing.canceled = true
+			}
+			delete(w.certs, st.uid)
+			w.record(traceCertificate, "Certificate/"+st.key, "deleted; issuance state dropped")
+		}
+	}
+	return changed
+}
+
+// reconcileCertificate is the trigger, request and readiness controllers
+// of cert-manager for one Certificate. It returns true when it wrote.
+func (w *World) reconcileCertificate(c *cmapi.Certificate, secret *corev1.Secret, st *certState) bool {
+	changed := w.syncSecretTemplate(c, secret, st)
+	if changed {
+		secret = w.getSecret(c.Namespace, c.Spec.SecretName)
+	}
+	updated := c.DeepCopy()
+	var start *policyResult
+
+	switch {
+	case st.issuing != nil:
+		if diff := st.issuing.req.spec.diff(fingerprintOf(c)); len(diff) > 0 {
+			// The request manager replaces a request that no longer
+			// matches the spec; the Certificate stays Issuing.
+			w.record(traceRequest, "CertificateRequest/"+c.Namespace+"/"+st.issuing.req.name, "superseded: %v", diff)
+			st.issuing.canceled = true
+			st.issuing = nil
+			start = &policyResult{reason: reasonRequestChanged, message: fmt.Sprintf("Fields on the next CertificateRequest not up to date: %v", diff)}
+		} else if st.issuing.pending {
+			defer w.proceedIssuance(c.Namespace, c.Name, st)
+		}
+	default:
+		start = w.triggerDecision(updated, secret, st)
+	}
+
+	if start != nil {
+		setCertificateCondition(updated, cmapi.CertificateConditionIssuing, cmmeta.ConditionTrue, start.reason, start.message, w.sched.now)
+	}
+	w.setReadiness(updated, secret, st)
+
+	if !apiequality.Semantic.DeepEqual(c.Status, updated.Status) {
+		if err := w.api.Status().Update(context.Background(), updated, client.FieldOwner("cert-manager-certificates-readiness")); err != nil {
+			w.recordError("update status of Certificate/"+st.key, err)
+			return changed
+		}
+		changed = true
+	}
+	if start != nil {
+		w.emitEvent(updated, corev1.EventTypeNormal, "Issuing", start.message)
+		w.record(traceCertificate, "Certificate/"+st.key, "issuing: %s: %s", start.reason, start.message)
+		w.startIssuance(updated, secret, st)
+		changed = true
+	}
+	return changed
+}
+
+// triggerDecision is cert-manager's trigger controller: it returns the
+// reason to issue, or nil, and schedules the next recheck.
+func (w *World) triggerDecision(c *cmapi.Certificate, secret *corev1.Secret, st *certState) *policyResult {
+	if cond := certificateCondition(c, cmapi.CertificateConditionIssuing); cond != nil && cond.Status == cmmeta.ConditionTrue {
+		// Issuing=True without a request in flight: the model lost it (the
+		// Certificate was recreated with a status); start over.
+		return &policyResult{reason: reasonRequestChanged, message: "Issuing without a request in flight"}
+	}
+	if owner := w.secretOwner(c); owner != c.Name {
+		// cert-manager v1.21.2 CertificateOwnsSecret: one Certificate per
+		// Secret issues; the others requeue every 3 minutes.
+		w.recheckAt(st, w.sched.now.Add(3*time.Minute))
+		return nil
+	}
+	if c.Status.LastFailureTime != nil {
+		specChanged := st.next != nil && len(st.next.spec.diff(fingerprintOf(c))) > 0
+		if !specChanged {
+			attempts := 0
+			if c.Status.FailedIssuanceAttempts != nil {
+				attempts = *c.Status.FailedIssuanceAttempts
+			}
+			retry := c.Status.LastFailureTime.Time.Add(backoffDelay(attempts))
+			if w.sched.now.Before(retry) {
+				w.recheckAt(st, retry)
+				return nil
+			}
+		}
+	}
+	res := w.triggerPolicy(policyInput{cert: c, secret: secret, current: st.current, now: w.sched.now})
+	if !res.ok {
+		return &res
+	}
+	if pair, _, err := w.secretKeyPair(secret); err == nil {
+		w.recheckAt(st, renewalTime(pair.cert.NotBefore, pair.cert.NotAfter, c.Spec))
+	}
+	return nil
+}
+
+// setReadiness is cert-manager's readiness controller: the Ready condition
+// and the notBefore, notAfter and renewalTime of the Secret's certificate.
+func (w *World) setReadiness(c *cmapi.Certificate, secret *corev1.Secret, st *certState) {
+	res, pair := w.readinessPolicy(policyInput{cert: c, secret: secret, current: st.current, now: w.sched.now})
+	status := cmmeta.ConditionTrue
+	if !res.ok {
+		status = cmmeta.ConditionFalse
+	}
+	setCertificateCondition(c, cmapi.CertificateConditionReady, status, res.reason, res.message, w.sched.now)
+	if pair != nil {
+		nb, na := metav1.NewTime(pair.cert.NotBefore), metav1.NewTime(pair.cert.NotAfter)
+		rt := metav1.NewTime(renewalTime(pair.cert.NotBefore, pair.cert.NotAfter, c.Spec))
+		c.Status.NotBefore, c.Status.NotAfter, c.Status.RenewalTime = &nb, &na, &rt
+	} else {
+		c.Status.NotBefore, c.Status.NotAfter, c.Status.RenewalTime = nil, nil, nil
+	}
+	ready := string(status) + "/" + res.reason
+	if ready != st.lastReady {
+		st.lastReady = ready
+		w.record(traceCertificate, "Certificate/"+st.key, "Ready=%s %s", status, res.reason)
+	}
+}
+
+// secretOwner returns the name of the Certificate allowed to issue into c's
+// Secret when several Certificates in the namespace name it: the one the
+// Secret's certificate-name annotation names, else the oldest, then the
+// first by name.
+func (w *World) secretOwner(c *cmapi.Certificate) string {
+	var list cmapi.CertificateList
+	if err := w.api.List(context.Background(), &list, client.InNamespace(c.Namespace)); err != nil {
+		return c.Name
+	}
+	var dups []cmapi.Certificate
+	for _, o := range list.Items {
+		if o.Spec.SecretName == c.Spec.SecretName {
+			dups = append(dups, o)
+		}
+	}
+	if len(dups) <= 1 {
+		return c.Name
+	}
+	sort.Slice(dups, func(i, j int) bool {
+		a, b := dups[i].CreationTimestamp, dups[j].CreationTimestamp
+		if a.Equal(&b) {
+			return dups[i].Name < dups[j].Name
+		}
+		return a.Before(&b)
+	})
+	if s := w.getSecret(c.Namespace, c.Spec.SecretName); s != nil {
+		if name, ok := s.Annotations[cmapi.CertificateNameKey]; ok {
+			for _, d := range dups {
+				if d.Name == name {
+					return name
+				}
+			}
+		}
+	}
+	return dups[0].Name
+}
+
+// syncSecretTemplate keeps spec.secretTemplate's annotations and labels on
+// a Secret this Certificate issued, removing those it set before and no
+// longer lists, without re-issuing (cert-manager's post-issuance policies).
+func (w *World) syncSecretTemplate(c *cmapi.Certificate, secret *corev1.Secret, st *certState) bool {
+	if secret == nil || secret.Annotations[cmapi.CertificateNameKey] != c.Name {
+		return false
+	}
+	updated := secret.DeepCopy()
+	var keys []string
+	if t := c.Spec.SecretTemplate; t != nil {
+		for k, v := range t.Annotations {
+			if updated.Annotations == nil {
+				updated.Annotations = map[string]string{}
+			}
+			updated.Annotations[k] = v
+			keys = append(keys, "a:"+k)
+		}
+		for k, v := range t.Labels {
+			if updated.Labels == nil {
+				updated.Labels = map[string]string{}
+			}
+			updated.Labels[k] = v
+			keys = append(keys, "l:"+k)
+		}
+	}
+	sort.Strings(keys)
+	for _, old := range st.templateKeys {
+		if _, found := sort.Find(len(keys), func(i int) int { return strings.Compare(old, keys[i]) }); found {
+			continue
+		}
+		if k, ok := strings.CutPrefix(old, "a:"); ok {
+			delete(updated.Annotations, k)
+		} else {
+			delete(updated.Labels, strings.TrimPrefix(old, "l:"))
+		}
+	}
+	st.templateKeys = keys
+	if apiequality.Semantic.DeepEqual(secret.ObjectMeta, updated.ObjectMeta) {
+		return false
+	}
+	if err := w.api.Update(context.Background(), updated, client.FieldOwner("cert-manager-certificates-issuing")); err != nil {
+		w.recordError("update Secret/"+secret.Namespace+"/"+secret.Name, err)
+		return false
+	}
+	w.record(traceSecret, "Secret/"+secret.Namespace+"/"+secret.Name, "secretTemplate metadata synced from Certificate %s", c.Name)
+	return true
+}
+
+// setCertificateCondition sets a condition, keeping its transition time
+// when the status does not change.
+func setCertificateCondition(c *cmapi.Certificate, t cmapi.CertificateConditionType, status cmmeta.ConditionStatus, reason, message string, now time.Time) {
+	for i := range c.Status.Conditions {
+		cond := &c.Status.Conditions[i]
+		if cond.Type != t {
+			continue
+		}
+		if cond.Status != status {
+			ts := metav1.NewTime(now)
+			cond.LastTransitionTime = &ts
+		}
+		cond.Status, cond.Reason, cond.Message = status, reason, message
+		cond.ObservedGeneration = c.Generation
+		return
+	}
+	ts := metav1.NewTime(now)
+	c.Status.Conditions = append(c.Status.Conditions, cmapi.CertificateCondition{
+		Type: t, Status: status, Reason: reason, Message: message,
+		LastTransitionTime: &ts, ObservedGeneration: c.Generation,
+	})
+}
+
+func certificateCondition(c *cmapi.Certificate, t cmapi.CertificateConditionType) *cmapi.CertificateCondition {
+	for i := range c.Status.Conditions {
+		if c.Status.Conditions[i].Type == t {
+			return &c.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+func removeCertificateCondition(c *cmapi.Certificate, t cmapi.CertificateConditionType) {
+	out := c.Status.Conditions[:0]
+	for _, cond := range c.Status.Conditions {
+		if cond.Type != t {
+			out = append(out, cond)
+		}
+	}
+	c.Status.Conditions = out
+}
+
+// getSecret returns a Secret, or nil when it does not exist.
+func (w *World) getSecret(namespace, name string) *corev1.Secret {
+	var s corev1.Secret
+	if err := w.api.Get(context.Background(), client.ObjectKey{Namespace: namespace, Name: name}, &s); err != nil {
+		if !apierrors.IsNotFound(err) {
+			w.recordError("get Secret/"+namespace+"/"+name, err)
+		}
+		return nil
+	}
+	return &s
+}
+
+// secretVersion returns a Secret's resource version, "-" when it is nil.
+func secretVersion(s *corev1.Secret) string {
+	if s == nil {
+		return "-"
+	}
+	return s.ResourceVersion
+}
+
+func sortCertificates(items []cmapi.Certificate) {
+	sort.Slice(items, func(i, j int) bool {
+		if items[i].Namespace != items[j].Namespace {
+			return items[i].Namespace < items[j].Namespace
+		}
+		return items[i].Name < items[j].Name
+	})
+}

@@ -1,0 +1,293 @@
+package model
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoapply "k8s.io/client-go/applyconfigurations"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gwapply "sigs.k8s.io/gateway-api/applyconfiguration"
+
+	cmacme "github.com/cert-manager/cert-manager/pkg/apis/acme/v1"
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmapply "github.com/cert-manager/cert-manager/pkg/client/applyconfigurations"
+)
+
+// newScheme registers core/v1, Gateway API v1 and cert-manager's
+// certmanager/v1 and acme/v1 types.
+func newScheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{
+		clientgoscheme.AddToScheme, gwapiv1.Install, cmapi.AddToScheme, cmacme.AddToScheme,
+	} {
+		if err := add(s); err != nil {
+			return nil, fmt.Errorf("model: building the scheme: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// newRESTMapper maps the kinds the model serves, with their scope.
+func newRESTMapper() meta.RESTMapper {
+	m := meta.NewDefaultRESTMapper(nil)
+	add := func(gv schema.GroupVersion, scope meta.RESTScope, kinds ...string) {
+		for _, k := range kinds {
+			m.Add(gv.WithKind(k), scope)
+		}
+	}
+	add(corev1.SchemeGroupVersion, meta.RESTScopeRoot, "Namespace")
+	add(corev1.SchemeGroupVersion, meta.RESTScopeNamespace, "Secret", "Event", "ConfigMap", "Service")
+	add(gwapiv1.SchemeGroupVersion, meta.RESTScopeRoot, "GatewayClass")
+	add(gwapiv1.SchemeGroupVersion, meta.RESTScopeNamespace, "Gateway", "HTTPRoute")
+	add(cmapi.SchemeGroupVersion, meta.RESTScopeRoot, "ClusterIssuer")
+	add(cmapi.SchemeGroupVersion, meta.RESTScopeNamespace, "Certificate", "CertificateRequest", "Issuer")
+	add(cmacme.SchemeGroupVersion, meta.RESTScopeNamespace, "Order", "Challenge")
+	return m
+}
+
+// newFakeClient builds the in-memory API server. Server-side apply merges
+// with the schemas the projects generate for their apply configurations:
+// client-go's for core kinds, gateway-api's (Gateway spec.listeners is a
+// map keyed by name, HTTPRoute spec.parentRefs is atomic, as in the CRDs
+// of config/crd/standard in gateway-api v1.6.0) and cert-manager's. The
+// deduced converter, which treats every list as atomic, is the last resort.
+func newFakeClient(scheme *runtime.Scheme) client.WithWatch {
+	clientGo := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(clientGo)
+	return fake.NewClientBuilder().
+		WithScheme(scheme).
+		WithRESTMapper(newRESTMapper()).
+		WithTypeConverters(
+			clientgoapply.NewTypeConverter(clientGo),
+			gwapply.NewTypeConverter(scheme),
+			cmapply.NewTypeConverter(scheme),
+		).
+		WithStatusSubresource(
+			&gwapiv1.Gateway{}, &gwapiv1.HTTPRoute{}, &gwapiv1.GatewayClass{},
+			&cmapi.Certificate{}, &cmapi.CertificateRequest{}, &cmapi.Issuer{}, &cmapi.ClusterIssuer{},
+			&cmacme.Order{}, &cmacme.Challenge{},
+		).
+		Build()
+}
+
+// apiClient is the client the engine gets: the fake API server, with the
+// model's controllers reacting after every successful write.
+type apiClient struct {
+	client.Client
+	w *World
+}
+
+var _ client.Client = (*apiClient)(nil)
+
+func (c *apiClient) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
+	c.w.mu.Lock()
+	defer c.w.mu.Unlock()
+	c.w.stampNew(obj)
+	if err := c.Client.Create(ctx, obj, opts...); err != nil {
+		return err
+	}
+	c.w.afterWrite("create", c.w.refOf(obj))
+	return nil
+}
+
+func (c *apiClient) Update(ctx context.Context, obj client.Object, opts ...client.UpdateOption) error {
+	c.w.mu.Lock()
+	defer c.w.mu.Unlock()
+	if err := c.Client.Update(ctx, obj, opts...); err != nil {
+		return err
+	}
+	c.w.afterWrite("update", c.w.refOf(obj))
+	return nil
+}
+
+func (c *apiClient) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+	c.w.mu.Lock()
+	defer c.w.mu.Unlock()
+	if err := c.Client.Patch(ctx, obj, patch, opts...); err != nil {
+		return err
+	}
+	c.w.afterWrite("patch:"+string(patch.Type()), c.w.refOf(obj))
+	return nil
+}
+
+func (c *apiClient) Apply(ctx context.Context, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
+	c.w.mu.Lock()
+	defer c.w.mu.Unlock()
+	ref := refOfApplyConfiguration(obj)
+	if err := c.Client.Apply(ctx, obj, opts...); err != nil {
+		return err
+	}
+	c.w.afterWrite("apply", ref)
+	return nil
+}
+
+func (c *apiClient) Delete(ctx context.Context, obj client.Object, opts ...client.DeleteOption) error {
+	c.w.mu.Lock()
+	defer c.w.mu.Unlock()
+	if err := c.Client.Delete(ctx, obj, opts...); err != nil {
+		return err
+	}
+	c.w.afterWrite("delete", c.w.refOf(obj))
+	return nil
+}
+
+func (c *apiClient) DeleteAllOf(ctx context.Context, obj client.Object, opts ...client.DeleteAllOfOption) error {
+	c.w.mu.Lock()
+	defer c.w.mu.Unlock()
+	if err := c.Client.DeleteAllOf(ctx, obj, opts...); err != nil {
+		return err
+	}
+	ref := c.w.refOf(obj)
+	ref.Name = "*"
+	c.w.afterWrite("delete-all-of", ref)
+	return nil
+}
+
+func (c *apiClient) Status() client.SubResourceWriter {
+	return &subResourceClient{SubResourceClient: c.Client.SubResource("status"), name: "status", w: c.w}
+}
+
+func (c *apiClient) SubResource(subResource string) client.SubResourceClient {
+	return &subResourceClient{SubResourceClient: c.Client.SubResource(subResource), name: subResource, w: c.w}
+}
+
+// subResourceClient wraps writes to a subresource like apiClient does.
+type subResourceClient struct {
+	client.SubResourceClient
+	name string
+	w    *World
+}
+
+func (c *subResourceClient) Create(ctx context.Context, obj client.Object, sub client.Object, opts ...client.SubResourceCreateOption) error {
+	c.w.mu.Lock()
+	defer c.w.mu.Unlock()
+	if err := c.SubResourceClient.Create(ctx, obj, sub, opts...); err != nil {
+		return err
+	}
+	c.w.afterWrite(c.name+"-create", c.w.refOf(obj))
+	return nil
+}
+
+func (c *subResourceClient) Update(ctx context.Context, obj client.Object, opts ...client.SubResourceUpdateOption) error {
+	c.w.mu.Lock()
+	defer c.w.mu.Unlock()
+	if err := c.SubResourceClient.Update(ctx, obj, opts...); err != nil {
+		return err
+	}
+	c.w.afterWrite(c.name+"-update", c.w.refOf(obj))
+	return nil
+}
+
+func (c *subResourceClient) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+	c.w.mu.Lock()
+	defer c.w.mu.Unlock()
+	if err := c.SubResourceClient.Patch(ctx, obj, patch, opts...); err != nil {
+		return err
+	}
+	c.w.afterWrite(c.name+"-patch", c.w.refOf(obj))
+	return nil
+}
+
+func (c *subResourceClient) Apply(ctx context.Context, obj runtime.ApplyConfiguration, opts ...client.SubResourceApplyOption) error {
+	c.w.mu.Lock()
+	defer c.w.mu.Unlock()
+	ref := refOfApplyConfiguration(obj)
+	if err := c.SubResourceClient.Apply(ctx, obj, opts...); err != nil {
+		return err
+	}
+	c.w.afterWrite(c.name+"-apply", ref)
+	return nil
+}
+
+// objectRef identifies an object in the trace.
+type objectRef struct {
+	GVK       schema.GroupVersionKind
+	Namespace string
+	Name      string
+}
+
+func (r objectRef) String() string {
+	if r.Namespace == "" {
+		return r.GVK.Kind + "/" + r.Name
+	}
+	return r.GVK.Kind + "/" + r.Namespace + "/" + r.Name
+}
+
+// refOf returns the identity of a typed or unstructured object.
+func (w *World) refOf(obj client.Object) objectRef {
+	gvk, err := apiutil.GVKForObject(obj, w.scheme)
+	if err != nil {
+		gvk = obj.GetObjectKind().GroupVersionKind()
+	}
+	return objectRef{GVK: gvk, Namespace: obj.GetNamespace(), Name: obj.GetName()}
+}
+
+// refOfApplyConfiguration reads apiVersion, kind, namespace and name from an
+// apply configuration through its JSON form.
+func refOfApplyConfiguration(obj runtime.ApplyConfiguration) objectRef {
+	data, err := json.Marshal(obj)
+	if err != nil {
+		return objectRef{}
+	}
+	u := &unstructured.Unstructured{}
+	if err := json.Unmarshal(data, &u.Object); err != nil {
+		return objectRef{}
+	}
+	return objectRef{GVK: u.GroupVersionKind(), Namespace: u.GetNamespace(), Name: u.GetName()}
+}
+
+// stampNew gives an object about to be created the UID and creation time a
+// real API server would; the fake client sets neither, and owner references
+// and cert-manager's duplicate-Secret rule compare them.
+func (w *World) stampNew(obj client.Object) {
+	if obj.GetUID() == "" {
+		obj.SetUID(w.nextUID())
+	}
+	if ts := obj.GetCreationTimestamp(); ts.IsZero() {
+		obj.SetCreationTimestamp(metav1.NewTime(w.sched.now))
+	}
+}
+
+// nextUID returns a deterministic UUID-shaped UID.
+func (w *World) nextUID() types.UID {
+	w.uidSeq++
+	return types.UID(fmt.Sprintf("00000000-0000-4000-8000-%012d", w.uidSeq))
+}
+
+// ensureStamped stamps an object created by server-side apply, which
+// bypasses stampNew, by updating it in place.
+func (w *World) ensureStamped(ref objectRef) {
+	if ref.Name == "" || ref.Name == "*" {
+		return
+	}
+	obj, err := w.scheme.New(ref.GVK)
+	if err != nil {
+		return
+	}
+	o, ok := obj.(client.Object)
+	if !ok {
+		return
+	}
+	if err := w.api.Get(context.Background(), client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, o); err != nil {
+		return
+	}
+	if ts := o.GetCreationTimestamp(); o.GetUID() != "" && !ts.IsZero() {
+		return
+	}
+	w.stampNew(o)
+	if err := w.api.Update(context.Background(), o); err != nil {
+		w.recordError("stamp "+ref.String(), err)
+	}
+}

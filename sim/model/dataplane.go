@@ -1,0 +1,200 @@
+package model
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/certwave/certwave/engine"
+	"github.com/certwave/certwave/topology"
+)
+
+// httpsPort is the port the prober connects to.
+//
+// NOTE: every probe goes to port 443; listeners on other ports are not
+// probed.
+const httpsPort = 443
+
+// dataplane is what the proxies serve, rebuilt after every settle.
+type dataplane struct {
+	gateways map[string]*gatewayState
+	// hostGateways are, per exact route hostname, the Gateways (namespace/
+	// name, sorted) with a route for it: where DNS points.
+	hostGateways map[string][]string
+}
+
+// rebuildDataplane recomputes the served configuration and remembers where
+// each hostname's DNS points. A hostname whose routes are gone keeps its
+// last Gateway, as a DNS record would.
+func (w *World) rebuildDataplane() {
+	e, err := w.computeEdge()
+	if err != nil {
+		w.recordError("compute data plane", err)
+		return
+	}
+	p := &dataplane{gateways: e.gateways, hostGateways: map[string][]string{}}
+	for _, rs := range e.routes {
+		for _, ps := range rs.parents {
+			for _, h := range rs.route.Spec.Hostnames {
+				host := strings.ToLower(string(h))
+				if strings.HasPrefix(host, "*") {
+					continue
+				}
+				if !containsString(p.hostGateways[host], ps.gateway.key) {
+					p.hostGateways[host] = append(p.hostGateways[host], ps.gateway.key)
+				}
+			}
+		}
+	}
+	for h, gws := range p.hostGateways {
+		sort.Strings(gws)
+		w.avail.remember(h, gws[0])
+	}
+	w.plane = p
+}
+
+// serve returns what a client gets from gateway for host with the given
+// SNI at now.
+func (p *dataplane) serve(gateway, sni, host string, now time.Time, isolation bool) engine.ProbeResult {
+	res := engine.ProbeResult{Host: host}
+	gs := p.gateways[gateway]
+	if gs == nil {
+		res.Outcome, res.Detail = engine.OutcomeRefused, fmt.Sprintf("Gateway %s is not served", gateway)
+		return res
+	}
+	var onPort []*listenerState
+	for _, ls := range gs.listeners {
+		if ls.port == httpsPort && ls.terminates {
+			onPort = append(onPort, ls)
+		}
+	}
+	var programmed []*listenerState
+	for _, ls := range onPort {
+		if ls.programmed {
+			programmed = append(programmed, ls)
+		}
+	}
+	if len(programmed) == 0 {
+		res.Outcome, res.Detail = engine.OutcomeRefused, fmt.Sprintf("Gateway %s has no programmed TLS listener on port %d", gateway, httpsPort)
+		return res
+	}
+	sel := selectListener(programmed, sni)
+	if sel == nil {
+		res.Outcome, res.Detail = engine.OutcomeHandshakeFailure, fmt.Sprintf("no listener of Gateway %s matches SNI %s", gateway, sni)
+		return res
+	}
+	cert := sel.cert.cert
+	res.SANs = append([]string(nil), cert.DNSNames...)
+	res.Issuer = cert.Issuer.CommonName
+	res.NotBefore, res.NotAfter = cert.NotBefore, cert.NotAfter
+	if err := cert.VerifyHostname(sni); err != nil {
+		res.Outcome, res.Detail = engine.OutcomeHandshakeFailure, fmt.Sprintf("listener %s serves a certificate for %s, not %s", sel.name, strings.Join(cert.DNSNames, ","), sni)
+		return res
+	}
+	if now.After(cert.NotAfter) || now.Before(cert.NotBefore) {
+		res.Outcome, res.Detail = engine.OutcomeHandshakeFailure, fmt.Sprintf("listener %s serves a certificate valid %s to %s", sel.name, formatTime(cert.NotBefore), formatTime(cert.NotAfter))
+		return res
+	}
+	if !routesHost(sel, host) {
+		res.Outcome, res.Detail = engine.OutcomeNotFound, fmt.Sprintf("listener %s has no route for %s", sel.name, host)
+		return res
+	}
+	if isolation {
+		if other := isolatingListener(onPort, sel, host); other != nil {
+			res.Outcome, res.Detail = engine.OutcomeNotFound, fmt.Sprintf("listener %s does not serve %s: listener %s (hostname %s) claims it", sel.name, host, other.name, other.hostname)
+			return res
+		}
+	}
+	res.Outcome = engine.OutcomeServed
+	return res
+}
+
+// selectListener picks the filter chain for an SNI: an exact hostname
+// beats the longest matching wildcard, which beats a listener without
+// hostname.
+func selectListener(listeners []*listenerState, sni string) *listenerState {
+	sni = strings.ToLower(sni)
+	var best *listenerState
+	for _, ls := range listeners {
+		if !topology.HostnameMatches(ls.hostname, sni) {
+			continue
+		}
+		if best == nil || moreSpecific(ls.hostname, best.hostname) {
+			best = ls
+		}
+	}
+	return best
+}
+
+// moreSpecific reports whether hostname a is a more specific listener
+// hostname than b: exact beats wildcard, a longer wildcard suffix beats a
+// shorter one, and anything beats the empty hostname.
+func moreSpecific(a, b string) bool {
+	switch {
+	case a == b:
+		return false
+	case b == "":
+		return true
+	case a == "":
+		return false
+	}
+	aWild, bWild := strings.HasPrefix(a, "*"), strings.HasPrefix(b, "*")
+	if aWild != bWild {
+		return !aWild
+	}
+	return len(a) > len(b)
+}
+
+// routesHost reports whether a route bound to the listener matches host.
+func routesHost(ls *listenerState, host string) bool {
+	if !topology.HostnameMatches(ls.hostname, host) {
+		return false
+	}
+	for _, rh := range ls.routeHosts {
+		if topology.HostnameMatches(rh, host) {
+			return true
+		}
+	}
+	return false
+}
+
+// isolatingListener returns another listener of the port whose hostname
+// matches host and is more specific than sel's, programmed or not: with
+// listener isolation (Envoy Gateway 1.2+) sel then stops serving host.
+func isolatingListener(onPort []*listenerState, sel *listenerState, host string) *listenerState {
+	for _, ls := range onPort {
+		if ls != sel && ls.hostname != "" && topology.HostnameMatches(ls.hostname, host) && moreSpecific(ls.hostname, sel.hostname) {
+			return ls
+		}
+	}
+	return nil
+}
+
+// earliestExpiry returns the first notAfter after now among the served
+// certificates, zero when none.
+func (p *dataplane) earliestExpiry(now time.Time) time.Time {
+	var first time.Time
+	for _, gs := range p.gateways {
+		for _, ls := range gs.listeners {
+			if ls.cert == nil {
+				continue
+			}
+			for _, t := range []time.Time{ls.cert.cert.NotAfter, ls.cert.cert.NotBefore} {
+				if t.After(now) && (first.IsZero() || t.Before(first)) {
+					first = t
+				}
+			}
+		}
+	}
+	return first
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

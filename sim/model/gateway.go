@@ -1,0 +1,210 @@
+package model
+
+import (
+	"context"
+	"fmt"
+
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// syncGatewayStatus writes the Gateway and HTTPRoute status the edge
+// model decides: per listener Accepted, Conflicted, ResolvedRefs,
+// Programmed and OverlappingTLSConfig with attachedRoutes, and per route
+// parent Accepted and ResolvedRefs.
+func (w *World) syncGatewayStatus() bool {
+	e, err := w.computeEdge()
+	if err != nil {
+		w.recordError("compute Gateway status", err)
+		return false
+	}
+	ctx := context.Background()
+	changed := false
+	for _, key := range e.order {
+		gs := e.gateways[key]
+		updated := gs.gw.DeepCopy()
+		w.gatewayStatus(gs, &updated.Status)
+		if apiequality.Semantic.DeepEqual(gs.gw.Status, updated.Status) {
+			continue
+		}
+		w.traceListenerChanges(gs, &gs.gw.Status, &updated.Status)
+		if err := w.api.Status().Update(ctx, updated); err != nil {
+			w.recordError("update status of Gateway/"+key, err)
+			continue
+		}
+		changed = true
+	}
+	for _, rs := range e.routes {
+		updated := rs.route.DeepCopy()
+		w.routeStatus(rs, &updated.Status)
+		if apiequality.Semantic.DeepEqual(rs.route.Status, updated.Status) {
+			continue
+		}
+		w.traceRouteChanges(rs, &rs.route.Status, &updated.Status)
+		if err := w.api.Status().Update(ctx, updated); err != nil {
+			w.recordError("update status of HTTPRoute/"+rs.key, err)
+			continue
+		}
+		changed = true
+	}
+	return changed
+}
+
+// gatewayStatus fills a Gateway's status from its computed state.
+//
+// NOTE: the Gateway's own Accepted and Programmed are always True: the
+// model has no proxy deployment or address to lose.
+func (w *World) gatewayStatus(gs *gatewayState, st *gwapiv1.GatewayStatus) {
+	gen := gs.gw.Generation
+	w.setCondition(&st.Conditions, string(gwapiv1.GatewayConditionAccepted), true, string(gwapiv1.GatewayReasonAccepted), "The Gateway has been scheduled", gen)
+	w.setCondition(&st.Conditions, string(gwapiv1.GatewayConditionProgrammed), true, string(gwapiv1.GatewayReasonProgrammed), "Address assigned to the Gateway", gen)
+	old := map[string]gwapiv1.ListenerStatus{}
+	for _, l := range st.Listeners {
+		old[string(l.Name)] = l
+	}
+	st.Listeners = nil
+	for _, ls := range gs.listeners {
+		out := old[ls.name]
+		out.Name = gwapiv1.SectionName(ls.name)
+		out.AttachedRoutes = ls.attached
+		out.SupportedKinds = supportedKinds(ls.protocol)
+		conds := out.Conditions
+		w.setCondition(&conds, string(gwapiv1.ListenerConditionAccepted), true, string(gwapiv1.ListenerReasonAccepted), "Sending translated listener configuration to the data plane", gen)
+		if ls.conflicted {
+			w.setCondition(&conds, string(gwapiv1.ListenerConditionConflicted), true, string(gwapiv1.ListenerReasonHostnameConflict), "All listeners for a given port must use a unique hostname", gen)
+		} else {
+			meta.RemoveStatusCondition(&conds, string(gwapiv1.ListenerConditionConflicted))
+		}
+		if ls.resolved {
+			w.setCondition(&conds, string(gwapiv1.ListenerConditionResolvedRefs), true, string(gwapiv1.ListenerReasonResolvedRefs), "Listener has been successfully translated", gen)
+		} else {
+			w.setCondition(&conds, string(gwapiv1.ListenerConditionResolvedRefs), false, ls.refReason, ls.refMessage, gen)
+		}
+		if ls.programmed {
+			w.setCondition(&conds, string(gwapiv1.ListenerConditionProgrammed), true, string(gwapiv1.ListenerReasonProgrammed), "Sending translated listener configuration to the data plane", gen)
+		} else {
+			w.setCondition(&conds, string(gwapiv1.ListenerConditionProgrammed), false, string(gwapiv1.ListenerReasonInvalid), "Listener is invalid, see other Conditions for details.", gen)
+		}
+		if ls.overlapReason != "" {
+			w.setCondition(&conds, string(gwapiv1.ListenerConditionOverlappingTLSConfig), true, ls.overlapReason,
+				ls.overlap+". ALPN will default to HTTP/1.1 to prevent HTTP/2 connection coalescing", gen)
+		} else {
+			meta.RemoveStatusCondition(&conds, string(gwapiv1.ListenerConditionOverlappingTLSConfig))
+		}
+		out.Conditions = conds
+		st.Listeners = append(st.Listeners, out)
+	}
+}
+
+func supportedKinds(p gwapiv1.ProtocolType) []gwapiv1.RouteGroupKind {
+	group := gwapiv1.Group(gwapiv1.GroupName)
+	switch p {
+	case gwapiv1.HTTPProtocolType, gwapiv1.HTTPSProtocolType:
+		return []gwapiv1.RouteGroupKind{{Group: &group, Kind: "HTTPRoute"}, {Group: &group, Kind: "GRPCRoute"}}
+	case gwapiv1.TLSProtocolType:
+		return []gwapiv1.RouteGroupKind{{Group: &group, Kind: "TLSRoute"}}
+	default:
+		return nil
+	}
+}
+
+// routeStatus fills a route's parents owned by the model's controllers,
+// keeping parents other controllers wrote.
+func (w *World) routeStatus(rs *routeState, st *gwapiv1.HTTPRouteStatus) {
+	var kept []gwapiv1.RouteParentStatus
+	old := map[string]gwapiv1.RouteParentStatus{}
+	for _, p := range st.Parents {
+		if p.ControllerName == envoyGatewayController || p.ControllerName == istioController {
+			old[parentKey(p.ParentRef)] = p
+			continue
+		}
+		kept = append(kept, p)
+	}
+	for _, ps := range rs.parents {
+		out := old[parentKey(ps.ref)]
+		out.ParentRef = ps.ref
+		out.ControllerName = gwapiv1.GatewayController(ps.gateway.controller)
+		conds := out.Conditions
+		gen := rs.route.Generation
+		w.setCondition(&conds, string(gwapiv1.RouteConditionAccepted), ps.accepted, ps.reason, ps.message, gen)
+		w.setCondition(&conds, string(gwapiv1.RouteConditionResolvedRefs), true, string(gwapiv1.RouteReasonResolvedRefs), "Resolved all the Object references for the Route", gen)
+		out.Conditions = conds
+		kept = append(kept, out)
+	}
+	st.Parents = kept
+}
+
+func parentKey(ref gwapiv1.ParentReference) string {
+	key := string(ref.Name)
+	if ref.Namespace != nil {
+		key = string(*ref.Namespace) + "/" + key
+	}
+	if ref.SectionName != nil {
+		key += "#" + string(*ref.SectionName)
+	}
+	if ref.Port != nil {
+		key += fmt.Sprintf(":%d", *ref.Port)
+	}
+	return key
+}
+
+// setCondition sets a condition with the virtual time as transition time;
+// meta.SetStatusCondition keeps the old time when the status is unchanged.
+func (w *World) setCondition(conds *[]metav1.Condition, typ string, status bool, reason, message string, generation int64) {
+	s := metav1.ConditionFalse
+	if status {
+		s = metav1.ConditionTrue
+	}
+	meta.SetStatusCondition(conds, metav1.Condition{
+		Type: typ, Status: s, Reason: reason, Message: message,
+		ObservedGeneration: generation, LastTransitionTime: metav1.NewTime(w.sched.now),
+	})
+}
+
+// traceListenerChanges traces listener conditions whose status or reason
+// changed.
+func (w *World) traceListenerChanges(gs *gatewayState, before, after *gwapiv1.GatewayStatus) {
+	old := map[string][]metav1.Condition{}
+	for _, l := range before.Listeners {
+		old[string(l.Name)] = l.Conditions
+	}
+	for _, l := range after.Listeners {
+		for _, c := range l.Conditions {
+			if c.Type == string(gwapiv1.ListenerConditionAccepted) {
+				continue
+			}
+			prev := meta.FindStatusCondition(old[string(l.Name)], c.Type)
+			if prev != nil && prev.Status == c.Status && prev.Reason == c.Reason {
+				continue
+			}
+			if prev == nil && c.Status == metav1.ConditionTrue && c.Type != string(gwapiv1.ListenerConditionOverlappingTLSConfig) {
+				continue // a new healthy listener
+			}
+			w.record(traceGateway, "Gateway/"+gs.key, "listener %s %s=%s %s: %s", l.Name, c.Type, c.Status, c.Reason, c.Message)
+		}
+	}
+}
+
+// traceRouteChanges traces route parents whose Accepted changed.
+func (w *World) traceRouteChanges(rs *routeState, before, after *gwapiv1.HTTPRouteStatus) {
+	old := map[string][]metav1.Condition{}
+	for _, p := range before.Parents {
+		old[parentKey(p.ParentRef)] = p.Conditions
+	}
+	for _, p := range after.Parents {
+		c := meta.FindStatusCondition(p.Conditions, string(gwapiv1.RouteConditionAccepted))
+		if c == nil {
+			continue
+		}
+		prev := meta.FindStatusCondition(old[parentKey(p.ParentRef)], c.Type)
+		if prev != nil && prev.Status == c.Status && prev.Reason == c.Reason {
+			continue
+		}
+		if prev == nil && c.Status == metav1.ConditionTrue {
+			continue // a newly accepted parent
+		}
+		w.record(traceRoute, "HTTPRoute/"+rs.key, "parent %s Accepted=%s %s", parentKey(p.ParentRef), c.Status, c.Reason)
+	}
+}

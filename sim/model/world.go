@@ -1,0 +1,213 @@
+// Package model is certwave's deterministic model world: an in-memory
+// Kubernetes API (controller-runtime's fake client with real server-side
+// apply schemas) and models of cert-manager (gateway-shim, issuance,
+// renewal, backoff), Let's Encrypt (rate limits through package ratelimit,
+// profiles, DNS01 timing, faults), emberstack reflector and Envoy Gateway
+// (listener and route status, TLS serving), all driven by a discrete-event
+// scheduler on a virtual clock. One seed drives every random choice, so the
+// same seed and calls give a byte-identical trace.
+package model
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/certwave/certwave/engine"
+	"github.com/certwave/certwave/topology"
+)
+
+// World is one model world. Its methods may be called from several
+// goroutines, but the world runs only inside them: between calls nothing
+// happens, and virtual time moves only in Clock().Sleep and Advance.
+type World struct {
+	mu    sync.Mutex
+	opts  Options
+	rules rules
+	inv   *topology.Inventory
+	rng   *rand.Rand
+	log   *slog.Logger
+
+	sched  scheduler
+	scheme *runtime.Scheme
+	// api is the fake API server the model's controllers use directly;
+	// client wraps it for the engine.
+	api    client.WithWatch
+	client *apiClient
+
+	shimEnabled bool
+	trace       []TraceEvent
+	uidSeq      int
+	eventSeq    int
+	// events deduplicates Kubernetes Events by object, reason and message.
+	events map[string]bool
+
+	certs   map[types.UID]*certState
+	acme    *acmeModel
+	pki     *pkiState
+	plane   *dataplane
+	avail   *availability
+	issuers map[string]bool // issuer key -> last traced readiness
+	shim    map[string]string
+	// gcPending is set by deletions; the garbage collector runs only then.
+	gcPending bool
+}
+
+var _ engine.World = (*World)(nil)
+
+// maxSettleRounds bounds the controllers' reaction to one change. Each
+// round runs every controller once; a world that keeps changing after this
+// many rounds is traced as an error.
+const maxSettleRounds = 25
+
+// New builds a model world from an inventory: its namespaces, Gateway
+// classes, Gateways, HTTPRoutes, issuers, Certificates issued before Start
+// (with real certificates in their Secrets) and reflector mirrors, then
+// lets the controllers settle.
+func New(inv *topology.Inventory, opts Options) (*World, error) {
+	if inv == nil {
+		return nil, errors.New("model: nil inventory: pass topology.Reference() or a loaded inventory")
+	}
+	if err := opts.normalize(inv.CertManager.Version); err != nil {
+		return nil, err
+	}
+	r, err := opts.rules()
+	if err != nil {
+		return nil, err
+	}
+	scheme, err := newScheme()
+	if err != nil {
+		return nil, err
+	}
+	w := &World{
+		opts:    opts,
+		rules:   r,
+		inv:     inv,
+		rng:     rand.New(rand.NewPCG(uint64(opts.Seed), 0x5eed)),
+		sched:   scheduler{now: opts.Start},
+		scheme:  scheme,
+		events:  map[string]bool{},
+		certs:   map[types.UID]*certState{},
+		issuers: map[string]bool{},
+		shim:    map[string]string{},
+	}
+	w.log = newLogger(w, opts.Log)
+	w.log.Info("model world", "seed", opts.Seed, "options", opts.String(), "inventory", inv.Source)
+
+	w.api = newFakeClient(scheme)
+	w.client = &apiClient{Client: w.api, w: w}
+	w.shimEnabled = inv.CertManager.GatewayAPIEnabled
+	if opts.GatewayAPIEnabled != nil {
+		w.shimEnabled = *opts.GatewayAPIEnabled
+	}
+	w.acme, err = newACMEModel(w)
+	if err != nil {
+		return nil, err
+	}
+	w.pki = newPKIState()
+	w.avail = newAvailability(w)
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.build(); err != nil {
+		return nil, err
+	}
+	w.settle()
+	return w, nil
+}
+
+// Client returns the Kubernetes client. Every successful write runs the
+// model's controllers at the current virtual time before returning.
+func (w *World) Client() client.Client { return w.client }
+
+// Clock returns the virtual clock.
+func (w *World) Clock() engine.Clock { return virtualClock{w: w} }
+
+// Prober returns the TLS prober of the modelled data plane.
+func (w *World) Prober() engine.Prober { return prober{w: w} }
+
+// ACME returns the Let's Encrypt model's ledger.
+func (w *World) ACME() engine.ACMEObserver { return acmeObserver{w: w} }
+
+// ClientPaths lists the client path names, sorted.
+func (w *World) ClientPaths() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var names []string
+	for _, p := range w.clientPaths() {
+		names = append(names, p.Name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Now returns the virtual time.
+func (w *World) Now() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.sched.now
+}
+
+// Advance moves the virtual clock forward by d, running every event due.
+func (w *World) Advance(d time.Duration) {
+	_ = w.sleep(context.Background(), d)
+}
+
+// sleep runs the scheduler up to now+d.
+func (w *World) sleep(ctx context.Context, d time.Duration) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if d < 0 {
+		d = 0
+	}
+	err := w.sched.runUntil(ctx, w.sched.now.Add(d), w.settle)
+	w.avail.observe()
+	if err != nil {
+		return fmt.Errorf("model: sleep interrupted at %s: %w", formatTime(w.sched.now), err)
+	}
+	return nil
+}
+
+// afterWrite traces an engine write and lets the controllers react.
+func (w *World) afterWrite(verb string, ref objectRef) {
+	w.record(traceAPI, ref.String(), "%s", verb)
+	if strings.HasPrefix(verb, "delete") {
+		w.gcPending = true
+	}
+	w.ensureStamped(ref)
+	w.settle()
+}
+
+// settle runs the controllers in a fixed order until none of them changes
+// anything, then rebuilds the data plane and accounts availability.
+func (w *World) settle() {
+	converged := false
+	for range maxSettleRounds {
+		changed := false
+		changed = w.collectGarbage() || changed
+		changed = w.syncShim() || changed
+		changed = w.syncIssuers() || changed
+		changed = w.syncCertificates() || changed
+		changed = w.syncReflector() || changed
+		changed = w.syncGatewayStatus() || changed
+		if !changed {
+			converged = true
+			break
+		}
+	}
+	if !converged {
+		w.recordError("settle", fmt.Errorf("controllers still changing objects after %d rounds", maxSettleRounds))
+	}
+	w.rebuildDataplane()
+	w.avail.observe()
+}
