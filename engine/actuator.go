@@ -11,7 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// Operation is what a Change does to its object.
+// Operation is the kind of request a Change sends.
 type Operation string
 
 const (
@@ -39,7 +39,7 @@ type Change struct {
 	// removes the fields a manager owned and no longer sends.
 	Config runtime.ApplyConfiguration
 	// ForceOwnership takes the fields in Config that other managers own.
-	// Builders set it only where they say why.
+	// Builders set it only with a comment giving the reason.
 	ForceOwnership bool
 	// MustExist makes the change fail when the object is missing, so that
 	// an apply never creates a partial object such as a Gateway holding
@@ -118,7 +118,7 @@ func (a *ServerSideApply) Execute(ctx context.Context, c *Change) error {
 }
 
 // newObject returns an empty object of kind gvk: the typed object when the
-// scheme knows the kind, else an unstructured one.
+// scheme has the kind registered, else an unstructured one.
 func newObject(scheme *runtime.Scheme, gvk schema.GroupVersionKind) client.Object {
 	if scheme != nil {
 		if o, err := scheme.New(gvk); err == nil {

@@ -58,6 +58,7 @@ func TestGatewayChangeSendsOnlyOwnedFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+
 	cfg, err := toMap(ch.Config)
 	if err != nil {
 		t.Fatal(err)
@@ -76,6 +77,7 @@ func TestGatewayChangeSendsOnlyOwnedFields(t *testing.T) {
 	if got := nested(cfg, "metadata", "annotations")["cert-manager.io/cluster-issuer"]; got != "letsencrypt-production" {
 		t.Errorf("apply annotations lack cluster-issuer (got %v): SSA would remove it", got)
 	}
+
 	git := listeners[1].(map[string]any)
 	raw, _ := json.Marshal(git)
 	for _, want := range []string{`"hostname":"git.example.com"`, `"port":443`, `"protocol":"HTTPS"`, `"mode":"Terminate"`, `"name":"git-tls"`, `"kind":"Secret"`, `"from":"All"`} {

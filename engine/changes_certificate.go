@@ -57,7 +57,7 @@ func applyChange(step, summary string, gvk schema.GroupVersionKind, namespace, n
 }
 
 // issuerChanges creates the issuer of a create-issuer step: a self-signed
-// or a CA ClusterIssuer as step.Issuer says. A step without Issuer creates
+// or a CA ClusterIssuer, as step.Issuer specifies. A step without Issuer creates
 // the whole private CA at once: the self-signed ClusterIssuer, the CA
 // Certificate it signs and the CA ClusterIssuer on that Certificate's
 // Secret; the caller then waits for the CA Certificate.
@@ -142,10 +142,12 @@ func (e *Engine) certificateChange(step *plan.Step) (*Change, error) {
 			cs.IssuerRef = h.Issuer
 		}
 	}
+
 	kind, issuerName, ok := strings.Cut(cs.IssuerRef, "/")
 	if !ok {
 		return nil, fmt.Errorf("invalid issuer %q in step %s: expected Kind/name", cs.IssuerRef, step.ID)
 	}
+
 	spec := cmac.CertificateSpec().WithSecretName(cs.SecretName).WithIssuerRef(issuerRef(kind, issuerName))
 	if len(cs.DNSNames) > 0 {
 		spec.WithDNSNames(cs.DNSNames...)
@@ -162,6 +164,7 @@ func (e *Engine) certificateChange(step *plan.Step) (*Change, error) {
 	if cs.RenewBefore > 0 {
 		spec.WithRenewBefore(metav1.Duration{Duration: cs.RenewBefore})
 	}
+
 	cfg := cmac.Certificate(cs.Name, cs.Namespace).WithSpec(spec)
 	return applyChange(step.ID, fmt.Sprintf("create Certificate %s/%s", cs.Namespace, cs.Name),
 		gvkCertificate, cs.Namespace, cs.Name, cfg)
@@ -202,7 +205,7 @@ func (e *Engine) removeReflectionChanges(ctx context.Context, step, certificate 
 	ns, name := splitKey(certificate)
 	var out []*Change
 	secretName := ""
-	live, err := readObject(ctx, e.client, gvkCertificate, ns, name)
+	live, err := e.read(ctx, gvkCertificate, ns, name)
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +226,7 @@ func (e *Engine) removeReflectionChanges(ctx context.Context, step, certificate 
 	if secretName == "" {
 		return out, nil
 	}
-	secret, err := readObject(ctx, e.client, gvkSecret, ns, secretName)
+	secret, err := e.read(ctx, gvkSecret, ns, secretName)
 	if err != nil || secret == nil {
 		return out, err
 	}

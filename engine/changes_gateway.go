@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -75,10 +76,18 @@ func gatewayChange(step, gateway, summary string, before, after gatewayOwned) (*
 // apply sends the whole list with the one entry changed.
 func (e *Engine) routeChange(ctx context.Context, step, route, gateway, from, to string) (*Change, error) {
 	ns, name := splitKey(route)
-	live := &gwv1.HTTPRoute{}
-	if err := e.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, live); err != nil {
-		return nil, fmt.Errorf("get HTTPRoute %s: %w", route, err)
+	obj, err := e.read(ctx, gvkHTTPRoute, ns, name)
+	if err != nil {
+		return nil, err
 	}
+	if obj == nil {
+		return nil, fmt.Errorf("HTTPRoute %s not found", route)
+	}
+	live := &gwv1.HTTPRoute{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj, live); err != nil {
+		return nil, fmt.Errorf("decode HTTPRoute %s: %w", route, err)
+	}
+
 	gwNS, gwName := splitKey(gateway)
 	var refs []*gwac.ParentReferenceApplyConfiguration
 	matched := false
@@ -98,9 +107,11 @@ func (e *Engine) routeChange(ctx context.Context, step, route, gateway, from, to
 		}
 		refs = append(refs, parentRefConfig(ref, section))
 	}
+
 	if !matched {
 		return nil, fmt.Errorf("HTTPRoute %s has no parentRef to Gateway %s with sectionName %q or %q", route, gateway, from, to)
 	}
+
 	cfg := gwac.HTTPRoute(name, ns).WithSpec(gwac.HTTPRouteSpec().WithParentRefs(refs...))
 	cfgMap, err := toMap(cfg)
 	if err != nil {
@@ -153,7 +164,7 @@ func parentRefConfig(ref gwv1.ParentReference, section string) *gwac.ParentRefer
 // Gateway changed in between. It returns nil when the listener is gone.
 func (e *Engine) removeForeignListenerChange(ctx context.Context, step, gateway, listener string) (*Change, error) {
 	ns, name := splitKey(gateway)
-	live, err := readObject(ctx, e.client, gvkGateway, ns, name)
+	live, err := e.read(ctx, gvkGateway, ns, name)
 	if err != nil {
 		return nil, err
 	}

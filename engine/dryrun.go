@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -33,7 +34,7 @@ func newPreviewActuator(c client.Client, out io.Writer) *previewActuator {
 
 // Execute implements Actuator.
 func (p *previewActuator) Execute(ctx context.Context, c *Change) error {
-	key := c.GVK.String() + "|" + c.Object()
+	key := previewKey(c.GVK, c.Namespace, c.Name)
 	before, seen := p.predicted[key]
 	if !seen {
 		live, err := readObject(ctx, p.client, c.GVK, c.Namespace, c.Name)
@@ -42,6 +43,7 @@ func (p *previewActuator) Execute(ctx context.Context, c *Change) error {
 		}
 		before = live
 	}
+
 	if before == nil && c.MustExist {
 		return fmt.Errorf("%s %s: not found", c.Op, c.Object())
 	}
@@ -50,6 +52,7 @@ func (p *previewActuator) Execute(ctx context.Context, c *Change) error {
 		return fmt.Errorf("preview %s: %w", c.Object(), err)
 	}
 	p.predicted[key] = after
+
 	fromLines, err := yamlLines(before)
 	if err != nil {
 		return err
@@ -58,6 +61,7 @@ func (p *previewActuator) Execute(ctx context.Context, c *Change) error {
 	if err != nil {
 		return err
 	}
+
 	fmt.Fprintf(p.out, "# %s: %s %s: %s\n", c.Step, c.Op, c.Object(), c.Summary)
 	if c.ForceOwnership {
 		fmt.Fprintf(p.out, "# (takes ownership of the fields from their current manager)\n")
@@ -81,11 +85,28 @@ func yamlLines(obj map[string]any) ([]string, error) {
 	return strings.Split(strings.TrimSuffix(string(data), "\n"), "\n"), nil
 }
 
+// read returns an object as readObject does, or, in a dry run, as the
+// changes previewed so far left it.
+func (e *Engine) read(ctx context.Context, gvk schema.GroupVersionKind, namespace, name string) (map[string]any, error) {
+	if e.preview != nil {
+		if obj, ok := e.preview.predicted[previewKey(gvk, namespace, name)]; ok {
+			return copyMap(obj), nil
+		}
+	}
+	return readObject(ctx, e.client, gvk, namespace, name)
+}
+
+func previewKey(gvk schema.GroupVersionKind, namespace, name string) string {
+	return gvk.String() + "|" + namespace + "/" + name
+}
+
 // dryRun previews the steps Run would run: each change as a diff, each
 // gate as one line, then the ACME orders they would spend. It saves no
 // progress.
 func (e *Engine) dryRun(ctx context.Context, st *runState) (Result, error) {
 	preview := newPreviewActuator(e.client, e.out)
+	e.preview = preview
+	defer func() { e.preview = nil }()
 	var ran []*plan.Step
 	targetWave := ""
 	for i := range e.plan.Steps {
@@ -107,7 +128,11 @@ func (e *Engine) dryRun(ctx context.Context, st *runState) (Result, error) {
 		if !step.At.IsZero() {
 			header += ", not before " + step.At.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(e.out, "%s) %s\n", header, step.Description)
+		header += ")"
+		if step.Description != "" {
+			header += " " + step.Description
+		}
+		fmt.Fprintln(e.out, header)
 		changes, err := e.stepChanges(ctx, st, step)
 		if err != nil {
 			return e.result(st, nil), fmt.Errorf("preview step %s: %w", step.ID, err)
@@ -129,7 +154,7 @@ func (e *Engine) dryRun(ctx context.Context, st *runState) (Result, error) {
 	return e.result(st, nil), nil
 }
 
-// describeGate says in one line what a step would wait for.
+// describeGate returns one line describing what a step would wait for.
 func (e *Engine) describeGate(step *plan.Step) string {
 	switch step.Kind {
 	case plan.StepPreflight:

@@ -64,6 +64,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 		{Step: "p3-w1-add-listener-git", Certificate: "network/git-tls", Names: []string{"git.example.com"}},
 		{Step: "p3-w2-add-listener-docs", Certificate: "network/docs-tls", Names: []string{"docs.example.com"}},
 	}
+
 	before := versions(t, w)
 	store := &MemoryStore{}
 	var out bytes.Buffer
@@ -89,6 +90,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 	if len(res.Completed) != 0 {
 		t.Errorf("dry run reports completed steps %v", res.Completed)
 	}
+
 	text := out.String()
 	for _, want := range []string{
 		"--- Gateway/network/external (live)\n+++ Gateway/network/external (after)\n",

@@ -82,12 +82,17 @@ type Engine struct {
 	// phase is the phase of the step running or last run, for the
 	// rollback command a Stop suggests.
 	phase int
+	// preview is the dry run's actuator while a dry run is in progress.
+	preview *previewActuator
 }
 
 // runState is the state of one Run or Rollback call.
 type runState struct {
 	prog      *Progress
 	completed map[string]bool
+	// seen is when this run first saw each Certificate that carries no
+	// time of its own.
+	seen map[string]time.Time
 }
 
 // New checks the plan and options and returns an Engine.
@@ -102,6 +107,7 @@ func New(w World, p *plan.Plan, opts Options) (*Engine, error) {
 		}
 		seen[s.ID] = true
 	}
+
 	untilPhase, err := parseUntil(opts.Until)
 	if err != nil {
 		return nil, err

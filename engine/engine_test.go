@@ -164,22 +164,39 @@ func TestRunUntilPhase(t *testing.T) {
 
 func TestRunNextWave(t *testing.T) {
 	w := newTestWorld(t, testObjects()...)
-	store := &MemoryStore{}
-	if _, err := newTestEngine(t, w, testPlan(), Options{Store: store, Until: "2"}).Run(context.Background()); err == nil {
-		// phase 2 ends with the renewal, which this world never makes.
-		t.Log("phase 2 completed")
-	}
 	w.renewEvery = 48 * time.Hour
-	res, err := newTestEngine(t, w, testPlan(), Options{Store: store, Until: "2"}).Run(context.Background())
-	if err != nil || res.Stopped != nil {
+	store := &MemoryStore{}
+	if res, err := newTestEngine(t, w, testPlan(), Options{Store: store, Until: "2"}).Run(context.Background()); err != nil || res.Stopped != nil {
 		t.Fatalf("Run until phase 2: err=%v stop=%v", err, res.Stopped)
 	}
-	res, err = newTestEngine(t, w, testPlan(), Options{Store: store, NextWave: true}).Run(context.Background())
+	res, err := newTestEngine(t, w, testPlan(), Options{Store: store, NextWave: true}).Run(context.Background())
 	if err != nil || res.Stopped != nil {
 		t.Fatalf("Run next wave: err=%v stop=%v", err, res.Stopped)
 	}
 	if last := res.Completed[len(res.Completed)-1]; last != "p3-w1-soak-git" {
 		t.Errorf("last completed = %s, want p3-w1-soak-git", last)
+	}
+}
+
+func TestRunWaitsForStepTime(t *testing.T) {
+	w := newTestWorld(t, testObjects()...)
+	p := testPlan()
+	at := testStart.Add(36 * time.Hour)
+	for i := range p.Steps {
+		if p.Steps[i].ID == "p1-b1-add-listener-wiki" {
+			p.Steps[i].At = at
+		}
+	}
+	res, err := newTestEngine(t, w, p, Options{Until: "1"}).Run(context.Background())
+	if err != nil || res.Stopped != nil {
+		t.Fatalf("Run: err=%v stop=%v", err, res.Stopped)
+	}
+	for _, wave := range res.Ledger.Waves {
+		for _, s := range wave.Steps {
+			if s.ID == "p1-b1-add-listener-wiki" && s.Started.Before(at) {
+				t.Errorf("step started at %s, before its time %s", s.Started, at)
+			}
+		}
 	}
 }
 

@@ -75,9 +75,9 @@ func testObjects() []client.Object {
 	}
 }
 
-// testPlan returns a plan for testObjects in the planner's shape: phase 0
-// annotates the external Gateway, phase 1 creates the private CA and moves
-// wiki, phase 2 is the blog canary, phase 3 moves git and docs in two
+// testPlan returns a plan for testObjects in the planner's shape. Phase 0
+// annotates the external Gateway and phase 1 creates the private CA and
+// moves wiki. Phase 2 is the blog canary, phase 3 moves git and docs in two
 // waves, and phase 4 removes the wildcard listener, reflection and
 // Certificate.
 func testPlan() *plan.Plan {

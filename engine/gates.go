@@ -15,8 +15,8 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
-// Gates: each reads the world once and reports whether a condition holds,
-// with a detail that says what is missing. The poll loop repeats them.
+// Gates: each reads the world once and reports whether a condition is met,
+// with a detail naming what is missing. The poll loop repeats them.
 
 // certState is a Certificate's state as cert-manager's status reports it.
 type certState struct {

@@ -15,7 +15,7 @@ const defaultClusterResourceNamespace = "cert-manager"
 // defaultPrivateIssuer is used when the plan names no private issuer.
 const defaultPrivateIssuer = "ClusterIssuer/certwave-private-ca"
 
-// hostInfo is what the plan says about one migrated hostname.
+// hostInfo is the plan's data on one migrated hostname.
 type hostInfo struct {
 	Hostname string
 	// Gateway is namespace/name.
@@ -42,14 +42,14 @@ type privateCA struct {
 	Issuer string
 	// SelfSigned is the ClusterIssuer that signs the CA certificate.
 	SelfSigned string
-	// Namespace is where the CA Certificate and its Secret live.
+	// Namespace is the namespace of the CA Certificate and its Secret.
 	Namespace string
 	// CommonName is the CA certificate's common name, the issuer name of
 	// every certificate the CA signs.
 	CommonName string
 }
 
-// planIndex answers lookups on the plan that the engine makes often.
+// planIndex is an index of the plan for the lookups the engine makes often.
 type planIndex struct {
 	hosts map[string]*hostInfo
 	// certWave maps a Certificate namespace/name to its wave key.

@@ -37,7 +37,7 @@ type WaveLedger struct {
 	Steps         []StepResult `json:"steps,omitempty"`
 	// Retried is set when the wave needed a retry: a refusal, a failed
 	// authorization, a second order for one Certificate or a failed
-	// Certificate. RetryReasons say which.
+	// Certificate. RetryReasons list which.
 	Retried      bool     `json:"retried,omitempty"`
 	RetryReasons []string `json:"retryReasons,omitempty"`
 }
@@ -149,8 +149,8 @@ func (e *Engine) ingestACME(ctx context.Context, st *runState) ([]observation, e
 			obs = append(obs, observation{
 				rule:    RuleRateLimited,
 				objects: []string{object},
-				state:  ev.At.UTC().Format(time.RFC3339Nano),
-				reason: fmt.Sprintf("ACME order refused by %s, retry in %s", ev.Limit, ev.RetryIn),
+				state:   ev.At.UTC().Format(time.RFC3339Nano),
+				reason:  fmt.Sprintf("ACME order refused by %s, retry in %s", ev.Limit, ev.RetryIn),
 			})
 		}
 	}

@@ -55,7 +55,7 @@ func nested(m map[string]any, path ...string) map[string]any {
 
 // deepMerge merges src into dst: maps merge key by key, anything else
 // (lists included) replaces. It predicts an apply that creates an object or
-// sets fields nobody else holds.
+// sets fields no other manager owns.
 func deepMerge(dst, src map[string]any) map[string]any {
 	if dst == nil {
 		dst = map[string]any{}

@@ -86,7 +86,7 @@ func (g *gatewayOwned) remove(name string) {
 
 // listenerFromSpec builds the per-host listener: HTTPS terminating TLS with
 // the host's Secret, admitting routes from the namespaces the spec copies
-// from the listener the host leaves (All when it says nothing).
+// from the listener the host leaves (All when the spec leaves it empty).
 func listenerFromSpec(spec *plan.ListenerSpec) (*gwac.ListenerApplyConfiguration, error) {
 	port := spec.Port
 	if port == 0 {

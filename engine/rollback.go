@@ -10,8 +10,8 @@ import (
 	"github.com/certwave/certwave/plan"
 )
 
-// RollbackReport says what a rollback changed and what it costs in ACME
-// orders.
+// RollbackReport is the record of a rollback: the changes and their cost
+// in ACME orders.
 type RollbackReport struct {
 	Phase int `json:"phase"`
 	// Reverted are the steps no longer counted as done, so a later run does
@@ -91,10 +91,11 @@ func (e *Engine) Rollback(ctx context.Context, phase int) (RollbackReport, error
 		}
 	}
 
-	// Gateways are applied twice: first with the union of before and
-	// after, which only adds restored listeners, so routes moving back
-	// find their listener; then, once the routes moved, with the final
-	// state, which removes the phase's listeners and annotations.
+	// Gateways are applied twice. The first apply sends the union of the
+	// before and after states, which only adds restored listeners, so that
+	// routes moving back find their listener. The second, after the routes
+	// moved, sends the final state and removes the phase's listeners and
+	// annotations.
 	var adds, removals []*Change
 	for _, gw := range slices.Sorted(maps.Keys(gateways)) {
 		before, err := e.ownedGateway(gw, st.completed, st.prog.RestoredListeners)
@@ -123,7 +124,9 @@ func (e *Engine) Rollback(ctx context.Context, phase int) (RollbackReport, error
 
 	actuator := e.actuator
 	if e.opts.DryRun {
-		actuator = newPreviewActuator(e.client, e.out)
+		e.preview = newPreviewActuator(e.client, e.out)
+		defer func() { e.preview = nil }()
+		actuator = e.preview
 	}
 	for _, ch := range slices.Concat(restores, adds, routes, removals, deletes) {
 		if err := actuator.Execute(ctx, ch); err != nil {

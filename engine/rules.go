@@ -63,10 +63,15 @@ func (e *Engine) certificateRules(ctx context.Context, st *runState) ([]observat
 		c := &list.Items[i]
 		key := c.Namespace + "/" + c.Name
 		s := certificateState(c, now)
+		if s.pendingSince.IsZero() {
+			// Without a creation or transition time, pending counts from
+			// when this run first saw the Certificate.
+			s.pendingSince = st.firstSeen(key, now)
+		}
 		if s.failed || (!s.ready && now.Sub(s.pendingSince) >= e.readyTimeout(nil)) {
 			stuck = append(stuck, "Certificate/"+key)
 		}
-		if s.failed {
+		if !s.ready {
 			for _, m := range s.messages {
 				if rateLimitPattern.MatchString(m) {
 					obs = append(obs, observation{rule: RuleRateLimited, objects: []string{"Certificate/" + key}, state: m,
@@ -160,9 +165,9 @@ func (e *Engine) retryRule(st *runState) []observation {
 }
 
 // readyTimeout is how long a Certificate may take to become Ready: the
-// step's duration, else the plan's ReadyTimeout, else ten minutes (enough
-// for a batch to queue through cert-manager's five challenge workers, each
-// holding a DNS01 challenge at least 60 s).
+// step's duration, else the plan's ReadyTimeout, else ten minutes. Ten
+// minutes is an estimate of a batch queueing through cert-manager's five
+// challenge workers, each holding a DNS01 challenge at least 60 s.
 func (e *Engine) readyTimeout(step *plan.Step) time.Duration {
 	if step != nil && step.Duration > 0 {
 		return step.Duration
@@ -171,4 +176,16 @@ func (e *Engine) readyTimeout(step *plan.Step) time.Duration {
 		return e.plan.Options.ReadyTimeout
 	}
 	return 10 * time.Minute
+}
+
+// firstSeen returns when this run first saw the Certificate key.
+func (st *runState) firstSeen(key string, now time.Time) time.Time {
+	if st.seen == nil {
+		st.seen = map[string]time.Time{}
+	}
+	if t, ok := st.seen[key]; ok {
+		return t
+	}
+	st.seen[key] = now
+	return now
 }

@@ -57,6 +57,7 @@ func (e *Engine) shimTest(ctx context.Context, st *runState, step *plan.Step) er
 		if outcome != "" {
 			return true, nil
 		}
+
 		events := &corev1.EventList{}
 		if err := e.client.List(ctx, events, client.InNamespace(ns)); err != nil {
 			return false, fmt.Errorf("list Events in %s: %w", ns, err)
@@ -72,6 +73,7 @@ func (e *Engine) shimTest(ctx context.Context, st *runState, step *plan.Step) er
 	if err != nil {
 		return err
 	}
+
 	obs := unexpected
 	if !reacted {
 		obs = []observation{{
@@ -83,6 +85,7 @@ func (e *Engine) shimTest(ctx context.Context, st *runState, step *plan.Step) er
 	if stop := e.newStop(obs, st.prog.Acknowledged); stop != nil {
 		return &stopSignal{stop: stop}
 	}
+
 	if outcome == "" {
 		outcome = "ambiguous result acknowledged by the operator"
 	}

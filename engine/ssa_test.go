@@ -25,14 +25,14 @@ import (
 	cmapply "github.com/cert-manager/cert-manager/pkg/client/applyconfigurations"
 )
 
-// The controller-runtime fake client (v0.24) decodes an apply patch into the
-// typed object before merging, which fills required fields the patch left
-// out with zero values: a certwave apply of Gateway listeners then carries
-// gatewayClassName "" and conflicts with the Gateway's owner. The test
-// client therefore intercepts Apply and runs apimachinery's field manager
-// on unstructured objects with the Gateway API and cert-manager schemas, so
-// listeners merge by name and parentRefs stay atomic as on a real API
-// server.
+// The controller-runtime fake client (v0.24.1) decodes an apply patch into
+// the typed object before merging. That fills the required fields the patch
+// left out with zero values, so a certwave apply of Gateway listeners
+// carries gatewayClassName "" and conflicts with the Gateway's owner. The
+// test client therefore intercepts Apply and runs apimachinery's field
+// manager on unstructured objects with the Gateway API and cert-manager
+// schemas. Listeners then merge by name and parentRefs stay atomic, as on
+// a real API server.
 
 func testScheme() *runtime.Scheme {
 	s := runtime.NewScheme()
@@ -58,6 +58,17 @@ func newSSAClient(scheme *runtime.Scheme, objs ...client.Object) *ssaClient {
 		cmapply.NewTypeConverter(scheme),
 		clientgoapply.NewTypeConverter(clientgoscheme.Scheme),
 	}
+	managerFor := func(obj *unstructured.Unstructured) (*managedfields.FieldManager, error) {
+		gvk := obj.GroupVersionKind()
+		for _, tc := range converters {
+			if _, err := tc.ObjectToTyped(obj); err == nil {
+				return managedfields.NewDefaultFieldManager(tc, identityConverter{}, noDefaults{}, unstructuredCreater{}, gvk, gvk.GroupVersion(), "", nil)
+			}
+		}
+		return nil, apierrors.NewBadRequest("test client: no schema for " + gvk.String())
+	}
+	// owners keeps each object's managedFields, because the fake client
+	// keeps its own copy on Update and ignores the one it is given.
 	owners := map[string][]metav1.ManagedFieldsEntry{}
 	var mu sync.Mutex
 	sc := &ssaClient{}
@@ -78,22 +89,12 @@ func newSSAClient(scheme *runtime.Scheme, objs ...client.Object) *ssaClient {
 				if err := json.Unmarshal(data, applied); err != nil {
 					return err
 				}
-				gvk := applied.GroupVersionKind()
-				var mgr *managedfields.FieldManager
-				for _, tc := range converters {
-					if _, err := tc.ObjectToTyped(applied); err == nil {
-						mgr, err = managedfields.NewDefaultFieldManager(tc, identityConverter{}, noDefaults{}, unstructuredCreater{}, gvk, gvk.GroupVersion(), "", nil)
-						if err != nil {
-							return err
-						}
-						break
-					}
-				}
-				if mgr == nil {
-					return apierrors.NewBadRequest("test client: no schema for " + gvk.String())
+				mgr, err := managerFor(applied)
+				if err != nil {
+					return err
 				}
 				live := &unstructured.Unstructured{}
-				live.SetGroupVersionKind(gvk)
+				live.SetGroupVersionKind(applied.GroupVersionKind())
 				key := client.ObjectKeyFromObject(applied)
 				err = c.Get(ctx, key, live)
 				exists := err == nil
@@ -102,11 +103,11 @@ func newSSAClient(scheme *runtime.Scheme, objs ...client.Object) *ssaClient {
 				}
 				if !exists {
 					live = &unstructured.Unstructured{}
-					live.SetGroupVersionKind(gvk)
+					live.SetGroupVersionKind(applied.GroupVersionKind())
 				}
 				mu.Lock()
 				defer mu.Unlock()
-				id := gvk.String() + "|" + key.String()
+				id := applied.GroupVersionKind().String() + "|" + key.String()
 				live.SetManagedFields(owners[id])
 				out, err := mgr.Apply(live, applied, o.FieldManager, o.Force != nil && *o.Force)
 				if err != nil {
@@ -114,15 +115,57 @@ func newSSAClient(scheme *runtime.Scheme, objs ...client.Object) *ssaClient {
 				}
 				u := out.(*unstructured.Unstructured)
 				owners[id] = u.GetManagedFields()
-				sc.record(&sc.applies, gvk.Kind+"/"+key.String())
+				sc.record(&sc.applies, applied.GetKind()+"/"+key.String())
 				if exists {
 					return c.Update(ctx, u)
 				}
 				return c.Create(ctx, u)
 			},
+			// A patch updates ownership as an API server does: fields it
+			// removes lose their owners.
+			Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+				gvk, err := c.GroupVersionKindFor(obj)
+				if err != nil {
+					return err
+				}
+				key := client.ObjectKeyFromObject(obj)
+				live := &unstructured.Unstructured{}
+				live.SetGroupVersionKind(gvk)
+				if err := c.Get(ctx, key, live); err != nil {
+					return err
+				}
+				if err := c.Patch(ctx, obj, patch, opts...); err != nil {
+					return err
+				}
+				updated := &unstructured.Unstructured{}
+				updated.SetGroupVersionKind(gvk)
+				if err := c.Get(ctx, key, updated); err != nil {
+					return err
+				}
+				mgr, err := managerFor(updated)
+				if err != nil {
+					return err
+				}
+				o := &client.PatchOptions{}
+				o.ApplyOptions(opts)
+				mu.Lock()
+				defer mu.Unlock()
+				id := gvk.String() + "|" + key.String()
+				live.SetManagedFields(owners[id])
+				out, err := mgr.Update(live, updated, o.FieldManager)
+				if err != nil {
+					return err
+				}
+				owners[id] = out.(*unstructured.Unstructured).GetManagedFields()
+				return nil
+			},
 			Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
 				gvk, _ := c.GroupVersionKindFor(obj)
-				sc.record(&sc.deletes, gvk.Kind+"/"+client.ObjectKeyFromObject(obj).String())
+				key := client.ObjectKeyFromObject(obj)
+				sc.record(&sc.deletes, gvk.Kind+"/"+key.String())
+				mu.Lock()
+				delete(owners, gvk.String()+"|"+key.String())
+				mu.Unlock()
 				return c.Delete(ctx, obj, opts...)
 			},
 		}).Build()

@@ -33,8 +33,8 @@ const (
 	maxRetriedWaves = 1
 )
 
-// Stop is why a run stopped to ask the operator. Stopping never deletes a
-// Certificate or a Secret.
+// Stop is the record of a run that stopped to ask the operator. Stopping
+// never deletes a Certificate or a Secret.
 type Stop struct {
 	Rule   string `json:"rule"`
 	Reason string `json:"reason"`

@@ -21,10 +21,10 @@ import (
 	"github.com/certwave/certwave/topology"
 )
 
-// testWorld is a tiny World for engine tests: a fake client with real
-// server-side apply merging, a clock that advances only in Sleep, and a
-// controller that, on every Sleep, plays the gateway-shim, cert-manager and
-// the gateway: it creates and readies Certificates, sets listener and route
+// testWorld is a tiny World for engine tests. It has a fake client with
+// real server-side apply merging and a clock that advances only in Sleep.
+// On every Sleep a controller plays the gateway-shim, cert-manager and the
+// gateway: it creates and readies Certificates, sets listener and route
 // status, and records ACME events. Knobs make it fail on purpose.
 type testWorld struct {
 	t      *testing.T
@@ -33,7 +33,7 @@ type testWorld struct {
 	events []ACMEEvent
 
 	// shimOff makes the shim ignore annotations (Gateway API support
-	// disabled), so the shim test sees no reaction.
+	// disabled), so the shim test finds no reaction.
 	shimOff bool
 	// failing are Certificate names cert-manager fails to issue, with the
 	// failure message.

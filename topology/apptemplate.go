@@ -29,7 +29,8 @@ var chartRouteRenderers = map[string]chartRouteFunc{
 // classes/_route, lib/_determineResourceNameFromValues, lib/chart/_names):
 //
 //   - every entry whose value is a map is a route, enabled unless it sets
-//     enabled to a false value; kind other than HTTPRoute is skipped here;
+//     enabled to a false value, and routes of a kind other than HTTPRoute
+//     are skipped here;
 //   - the name is the chart fullname, which is the release name because
 //     app-template sets global.nameOverride to it; forceRename replaces the
 //     name, prefix and suffix wrap it, and the entry's key is appended
@@ -144,6 +145,7 @@ func appTemplateObjectName(hr *helmRelease, v *helmValues, values *yaml.Node, ke
 	if err != nil || forced != "" {
 		return strings.ToLower(forced), err
 	}
+
 	name := fullname
 	prefix, err := render("prefix")
 	if err != nil {
@@ -165,8 +167,8 @@ func appTemplateObjectName(hr *helmRelease, v *helmValues, values *yaml.Node, ke
 	return strings.ToLower(name), nil
 }
 
-// chartRoute reads hostnames and parentRefs of one route's values. tpl says
-// whether the chart passes hostnames through Helm's tpl.
+// chartRoute reads hostnames and parentRefs of one route's values. tpl is
+// true when the chart passes hostnames through Helm's tpl.
 func chartRoute(hr *helmRelease, v *helmValues, values *yaml.Node, ns, name string, tpl bool) (Route, error) {
 	r := Route{Namespace: ns, Name: name, Origin: Origin{File: v.reader(values).file, Line: yamlLine(values, 0)}}
 	for _, h := range yamlItems(yamlGet(values, "hostnames")) {
@@ -194,7 +196,7 @@ func chartRoute(hr *helmRelease, v *helmValues, values *yaml.Node, ns, name stri
 var releaseTemplate = regexp.MustCompile(`\{\{-?\s*\.Release\.(Name|Namespace)\s*-?\}\}`)
 
 // expandReleaseTemplate expands {{ .Release.Name }} and
-// {{ .Release.Namespace }}; any other template action is an error, since
+// {{ .Release.Namespace }}. Any other template action is an error because
 // the loader does not run Helm.
 func expandReleaseTemplate(s string, hr *helmRelease, file string, line int) (string, error) {
 	if !strings.Contains(s, "{{") {

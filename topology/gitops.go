@@ -19,13 +19,13 @@ type GitOpsOptions struct {
 }
 
 // LoadGitOps builds the inventory of a Flux GitOps repository from what
-// Flux would apply: it starts at the Flux Kustomizations under
-// kubernetes/flux, renders their kustomize folders, follows the Flux
-// Kustomizations those produce, and reads Gateways, HTTPRoutes (including
-// routes that known Helm charts render from HelmRelease values),
-// Certificates, issuers, reflector Secrets, the cert-manager HelmRelease and
-// cloudflared tunnel settings. dir is the repository root or any folder
-// holding kubernetes/.
+// Flux would apply. It starts at the Flux Kustomizations under
+// kubernetes/flux, renders their kustomize folders and follows the Flux
+// Kustomizations those produce. From the result it reads Gateways,
+// HTTPRoutes (with the routes known Helm charts render from HelmRelease
+// values), Certificates, issuers, reflector Secrets, the cert-manager
+// HelmRelease and cloudflared tunnel settings. dir is the repository root
+// or the kubernetes folder itself.
 //
 // Flux post-build variables are substituted only in the fields the
 // inventory reads; their values come from the ConfigMaps named
@@ -120,8 +120,8 @@ type gitopsLoader struct {
 // clusterVarConfigMaps are read in this order; later ones win.
 var clusterVarConfigMaps = []string{"cluster-settings", "cluster-config"}
 
-// scanConfigMaps reads every plain ConfigMap under kube. NOTE: a ConfigMap
-// named cluster-config counts wherever it sits in the tree, deployed or not,
+// scanConfigMaps reads every plain ConfigMap under kube. A ConfigMap named
+// cluster-config counts wherever it sits in the tree, deployed or not,
 // because Flux Kustomization fields may need its values before the tree is
 // rendered.
 func (l *gitopsLoader) scanConfigMaps(kube string) error {

@@ -15,9 +15,9 @@ import (
 // httproute.yaml and route.yaml) and rook/rook (rook-ceph-cluster
 // templates/httproute.yaml and cephobjectstore-httproute.yaml).
 
-// helmFullname is the fullname helper these charts share: fullnameOverride,
-// else the release name when it contains the chart name (or nameOverride),
-// else release-chart; truncated to limit.
+// helmFullname is the fullname helper these charts share, truncated to
+// limit: fullnameOverride, else the release name when it contains the chart
+// name (or nameOverride), else release-chart.
 func helmFullname(hr *helmRelease, v *helmValues, chart string, limit int) (string, error) {
 	override, _, err := v.text(yamlGet(v.root, "fullnameOverride"))
 	if err != nil {
@@ -83,10 +83,10 @@ func namedRoutes(hr *helmRelease, v *helmValues, routeMap *yaml.Node, base, ns s
 }
 
 // kubePrometheusStackRoutes renders alertmanager.route and
-// prometheus.route; each route is named <fullname>-<component>, fullname
-// being cut to 26 characters as the chart does. Components are on unless
-// <component>.enabled is false. NOTE: thanosRuler and the grafana subchart
-// routes are not read.
+// prometheus.route. Each route is named <fullname>-<component>, and the
+// fullname is cut to 26 characters as the chart does. Components are on unless
+// <component>.enabled is false. Routes of thanosRuler and of the grafana
+// subchart are not read.
 func kubePrometheusStackRoutes(hr *helmRelease, v *helmValues) ([]Route, error) {
 	fullname, err := helmFullname(hr, v, "kube-prometheus-stack", 26)
 	if err != nil {
@@ -155,8 +155,8 @@ func netboxRoutes(hr *helmRelease, v *helmValues) ([]Route, error) {
 // renovateOperatorRoutes renders the renovate-operator chart's route. Older
 // releases take one route (route.enabled, route.hostnames) named after the
 // fullname; newer ones take a map of routes, enabled by default, named
-// <fullname>, <fullname>-<nameOverride> or <fullname>-<key>. The form is
-// told from the keys under route.
+// <fullname>, <fullname>-<nameOverride> or <fullname>-<key>. The keys under
+// route decide which form the values use.
 func renovateOperatorRoutes(hr *helmRelease, v *helmValues) ([]Route, error) {
 	route := yamlGet(v.root, "route")
 	fullname, err := helmFullname(hr, v, "renovate-operator", 63)
@@ -211,10 +211,10 @@ func renovateOperatorRoutes(hr *helmRelease, v *helmValues) ([]Route, error) {
 	return routes, nil
 }
 
-// rookCephClusterRoutes renders the dashboard route (route.dashboard.host
-// set; named <clusterName>-dashboard, clusterName defaulting to the release
-// namespace) and the routes of cephObjectStores entries with
-// route.enabled (named after the store).
+// rookCephClusterRoutes renders the dashboard route when
+// route.dashboard.host is set, named <clusterName>-dashboard with
+// clusterName defaulting to the release namespace. Each cephObjectStores
+// entry with route.enabled adds a route named after the store.
 func rookCephClusterRoutes(hr *helmRelease, v *helmValues) ([]Route, error) {
 	var routes []Route
 	dashboard := yamlDig(v.root, "route", "dashboard")

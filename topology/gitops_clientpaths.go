@@ -35,8 +35,8 @@ func (b *inventoryBuilder) readClientPaths() error {
 				continue
 			}
 			docs, err := parseYAMLDocuments(reader.file, []byte(text))
-			if err != nil || len(docs) == 0 || !yamlIsMap(docs[0].root) {
-				continue // data that is not a YAML mapping is no tunnel config
+			if err != nil || len(docs) == 0 || !isTunnelConfig(docs[0].root) {
+				continue
 			}
 			walkNodes(docs[0].root, func(n *yaml.Node) { n.Line += offset })
 			f := objectReader(o)
@@ -54,8 +54,24 @@ func (b *inventoryBuilder) readClientPaths() error {
 	return nil
 }
 
-// cloudflaredPaths reads one cloudflared config.yaml; configName names the
-// paths.
+// isTunnelConfig reports whether root looks like a cloudflared config: an
+// ingress list of rules that each name a service, the last one without a
+// hostname, since cloudflared requires a final catch-all rule.
+func isTunnelConfig(root *yaml.Node) bool {
+	rules := yamlItems(yamlGet(root, "ingress"))
+	if len(rules) == 0 {
+		return false
+	}
+	for _, rule := range rules {
+		if _, ok := yamlScalar(yamlGet(rule, "service")); !ok {
+			return false
+		}
+	}
+	return yamlGet(rules[len(rules)-1], "hostname") == nil
+}
+
+// cloudflaredPaths reads one cloudflared config.yaml. The paths are named
+// after configName.
 func cloudflaredPaths(root *yaml.Node, f fieldReader, configName string) ([]ClientPath, error) {
 	rules := yamlItems(yamlGet(root, "ingress"))
 	if len(rules) == 0 {
@@ -109,8 +125,8 @@ func cloudflaredPaths(root *yaml.Node, f fieldReader, configName string) ([]Clie
 				Origin: Origin{File: f.file, Line: yamlLine(rule, 0)},
 			})
 		}
-		// NOTE: a catch-all rule (no hostname) adds no hostname, although
-		// the path carries every host that reaches it.
+		// A catch-all rule (no hostname) adds no hostname, although the
+		// path carries every host that reaches it.
 		if hostname != "" && !contains(paths[i].Hostnames, hostname) {
 			paths[i].Hostnames = append(paths[i].Hostnames, hostname)
 		}

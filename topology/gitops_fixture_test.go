@@ -34,7 +34,7 @@ import (
 //     route has the namespace and name of the home/netbox manifest, so the
 //     cluster holds 17 + 72 - 1 = 88 routes.
 //  6. Attachments: every parentRef (name, sectionName) of the deployed files
-//     joined with its route; a parentRef without sectionName (auth/kanidm
+//     joined with its route. A parentRef without sectionName (auth/kanidm
 //     on external) binds to https only, because the http listener accepts
 //     routes from its own namespace only.
 //
@@ -239,6 +239,7 @@ func TestGitOpsFixtureWildcardCertificate(t *testing.T) {
 	if c.IssuerRef != (IssuerRef{Kind: "ClusterIssuer", Name: "letsencrypt-production"}) {
 		t.Errorf("issuerRef = %+v", c.IssuerRef)
 	}
+
 	wantAnnotations := map[string]string{
 		AnnotationReflectionAllowed:           "true",
 		AnnotationReflectionAllowedNamespaces: "network,istio-system,mcp-system",
@@ -247,6 +248,7 @@ func TestGitOpsFixtureWildcardCertificate(t *testing.T) {
 	if !reflect.DeepEqual(c.SecretAnnotations, wantAnnotations) {
 		t.Errorf("secretTemplate annotations = %v, want %v", c.SecretAnnotations, wantAnnotations)
 	}
+
 	for _, ns := range []string{"istio-system", "mcp-system"} {
 		m := inv.Secret(ns, "example-com-tls")
 		if m == nil || m.MirrorOf != "network/example-com-tls" {

@@ -12,13 +12,15 @@ import (
 // follow renders the spec.path of a Flux Kustomization the way
 // kustomize-controller does: the folder's kustomization (or every manifest
 // in it when it has none) with spec.components added to it, and
-// spec.targetNamespace set on namespaced objects. The objects get the Kustomization's variables,
-// and the Flux Kustomizations among them are followed in turn.
+// spec.targetNamespace set on namespaced objects. The objects get the
+// Kustomization's variables, and the Flux Kustomizations among them are
+// followed in turn.
 //
 // Only Kustomizations whose sourceRef is a GitRepository (or unset) are
-// followed: an OCIRepository or Bucket source is not this repository.
-// NOTE: spec.patches of a Flux Kustomization is not applied; in the trees
-// this loader was built for it tunes controllers, not the objects read here.
+// followed, because an OCIRepository or Bucket source is not this
+// repository. NOTE: spec.patches of a Flux Kustomization is not applied. In
+// the trees this loader was built for, such patches tune controllers and
+// not the objects read here.
 func (l *gitopsLoader) follow(ks *renderedObject) error {
 	f := objectReader(ks)
 	spec := yamlGet(ks.root, "spec")
@@ -92,8 +94,9 @@ func (l *gitopsLoader) follow(ks *renderedObject) error {
 
 // buildFluxPath builds a spec.path folder with spec.components added to its
 // kustomization. Without a kustomization file, kustomize-controller
-// generates one that takes every manifest below the folder; subfolders with
-// their own kustomization are built as a unit.
+// generates one from the manifests below the folder. Here every YAML file
+// below it is read, and a subfolder with its own kustomization is built as
+// a unit.
 func (l *gitopsLoader) buildFluxPath(dir string, site includeSite, components []extraComponent) ([]*renderedObject, error) {
 	if findKustomizationFile(dir) != "" {
 		return l.renderer.build(dir, site, false, components)
@@ -152,6 +155,7 @@ func (l *gitopsLoader) fluxScopeOf(ks *renderedObject, f fieldReader, spec *yaml
 			return nil, err
 		}
 	}
+
 	var layers []map[string]string
 	postBuild := yamlGet(spec, "postBuild")
 	for _, ref := range yamlItems(yamlGet(postBuild, "substituteFrom")) {
@@ -163,14 +167,15 @@ func (l *gitopsLoader) fluxScopeOf(ks *renderedObject, f fieldReader, spec *yaml
 		if err != nil {
 			return nil, err
 		}
-		// NOTE: Secrets are not in the tree (they are encrypted or come from
-		// an external store), and a missing ConfigMap is skipped as if it
-		// were optional; a variable only they define must be given with
-		// --set, and the error for a read field says so.
+		// Secrets are not in the tree because they are encrypted or come
+		// from an external store. A missing ConfigMap is skipped as if it
+		// were optional. A variable that only they define must be given
+		// with --set, and the error for a read field names the flag.
 		if kind == "ConfigMap" {
 			layers = append(layers, l.configMaps[refName])
 		}
 	}
+
 	own := map[string]string{}
 	for _, p := range yamlPairs(yamlGet(postBuild, "substitute")) {
 		v, _, err := f.text(p.value)

@@ -37,6 +37,7 @@ func (b *inventoryBuilder) readHelmRelease(o *renderedObject) error {
 	if !b.record("HelmRelease", ns, name) {
 		return nil
 	}
+
 	spec := yamlGet(o.root, "spec")
 	hr := &helmRelease{obj: o, f: f, namespace: ns, name: name}
 	if err := b.resolveChart(hr, spec); err != nil {
@@ -46,9 +47,10 @@ func (b *inventoryBuilder) readHelmRelease(o *renderedObject) error {
 	if render == nil && hr.chart != "cert-manager" {
 		return nil
 	}
+
 	// Flux defaults the release name to [targetNamespace-]name and installs
-	// into targetNamespace when set. NOTE: Flux shortens release names
-	// longer than 53 characters with a hash; that is not modelled.
+	// into targetNamespace when set. Flux also shortens release names
+	// longer than 53 characters with a hash, which is not modelled.
 	target, _, err := f.text(yamlGet(spec, "targetNamespace"))
 	if err != nil {
 		return err
@@ -62,6 +64,7 @@ func (b *inventoryBuilder) readHelmRelease(o *renderedObject) error {
 	} else if ok && rn != "" {
 		hr.release = rn
 	}
+
 	values, err := b.helmValues(hr, spec)
 	if err != nil {
 		return err
@@ -158,10 +161,10 @@ func (v *helmValues) textList(n *yaml.Node) ([]string, error) {
 	return v.reader(n).textList(n)
 }
 
-// truthy applies Go template truth to a value as Helm sees it after Flux
-// substitution: absent is def, a quoted string is true when not empty, a
-// plain scalar is read as a YAML 1.1 bool or number, and a non-empty map
-// or list is true.
+// truthy applies Go template truth to a value as Helm reads it after Flux
+// substitution. An absent value is def and a quoted string is true when not
+// empty. A plain scalar is read as a YAML 1.1 bool or number, and a map or
+// list is true when not empty.
 func (v *helmValues) truthy(n *yaml.Node, def bool) (bool, error) {
 	n = yamlResolve(n)
 	if n == nil {
@@ -188,10 +191,10 @@ func (v *helmValues) truthy(n *yaml.Node, def bool) (bool, error) {
 }
 
 // helmValues merges the values of a HelmRelease as helm-controller does:
-// each valuesFrom ConfigMap in order (key values.yaml unless valuesKey is
-// set; with targetPath the text is set at that dotted path), then
-// spec.values on top. NOTE: valuesFrom Secrets are not in the tree and are
-// left out.
+// each valuesFrom ConfigMap in order, then spec.values on top. A ConfigMap
+// gives its key values.yaml unless valuesKey names another, and with
+// targetPath its text is set at that dotted path. valuesFrom Secrets are not
+// in the tree and are left out.
 func (b *inventoryBuilder) helmValues(hr *helmRelease, spec *yaml.Node) (*helmValues, error) {
 	v := &helmValues{readers: map[*yaml.Node]fieldReader{}, fallback: hr.f}
 	f := hr.f

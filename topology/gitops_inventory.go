@@ -10,9 +10,9 @@ type inventoryBuilder struct {
 	objects []*renderedObject
 	// sources indexes ConfigMaps and OCIRepositories by kind/namespace/name.
 	sources map[string]*renderedObject
-	// recorded holds kind/namespace/name of every object already in the
-	// inventory; a second object of the same identity is dropped, as only
-	// one can exist in the cluster.
+	// recorded contains kind/namespace/name of every object already in the
+	// inventory. A second object of the same identity is dropped because
+	// only one can exist in the cluster.
 	recorded map[string]bool
 }
 
@@ -20,8 +20,8 @@ func objectKey(kind, namespace, name string) string {
 	return kind + "/" + namespace + "/" + name
 }
 
-// buildInventory reads the rendered objects. domain is SECRET_DOMAIN when
-// the command line or the cluster variables set it.
+// buildInventory reads the rendered objects. The domain is SECRET_DOMAIN
+// when the command line or the cluster variables set it.
 func (l *gitopsLoader) buildInventory() (*Inventory, error) {
 	domain := l.opts.Vars["SECRET_DOMAIN"]
 	if domain == "" {

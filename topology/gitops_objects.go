@@ -75,7 +75,7 @@ func objectName(o *renderedObject, f fieldReader) (string, error) {
 // objectNamespace returns the substituted namespace of o. A namespaced
 // object that no kustomization or Flux Kustomization placed gets
 // "default". NOTE: that is the API server's default for a request without
-// a namespace; kustomize-controller's own handling was not checked.
+// a namespace, and kustomize-controller's own handling was not checked.
 func objectNamespace(o *renderedObject, f fieldReader) (string, error) {
 	if clusterScopedKinds[o.kind] {
 		return "", nil
@@ -110,7 +110,7 @@ func readGateway(o *renderedObject, f fieldReader, ns, name string) (Gateway, er
 
 // readGatewayAnnotations returns metadata.annotations with kustomize
 // commonAnnotations on top. Variables in cert-manager.io/ annotations, which
-// the gateway-shim reads, must be set; other annotations whose variables
+// the gateway-shim reads, must be set. Other annotations whose variables
 // are unset are kept as written.
 func readGatewayAnnotations(o *renderedObject, f fieldReader) (map[string]string, error) {
 	out := map[string]string{}
@@ -163,6 +163,7 @@ func readListener(n *yaml.Node, f fieldReader) (Listener, error) {
 	if l.AllowedNamespaces, _, err = f.text(yamlDig(n, "allowedRoutes", "namespaces", "from")); err != nil {
 		return l, err
 	}
+
 	tls := yamlGet(n, "tls")
 	if tls == nil {
 		return l, nil
@@ -173,6 +174,7 @@ func readListener(n *yaml.Node, f fieldReader) (Listener, error) {
 	} else if ok && mode != "" {
 		l.TLSMode = mode
 	}
+
 	for _, ref := range yamlItems(yamlGet(tls, "certificateRefs")) {
 		kind, _, err := f.text(yamlGet(ref, "kind"))
 		if err != nil {
@@ -197,7 +199,7 @@ func readListener(n *yaml.Node, f fieldReader) (Listener, error) {
 	return l, nil
 }
 
-// readInt32 reads an integer field; absent is 0.
+// readInt32 reads an integer field, which is 0 when absent.
 func readInt32(n *yaml.Node, f fieldReader) (int32, error) {
 	text, ok, err := f.text(n)
 	if err != nil || !ok {
@@ -222,7 +224,7 @@ func readHTTPRoute(o *renderedObject, f fieldReader, ns, name string) (Route, er
 	return r, err
 }
 
-// readParentRefs reads Gateway parentRefs; references to other parent kinds
+// readParentRefs reads Gateway parentRefs. References to other parent kinds
 // (a Service for mesh routing, a ListenerSet) are left out. expand, when
 // set, is applied to each text after substitution (Helm templates).
 func readParentRefs(n *yaml.Node, f fieldReader, routeNamespace string, expand func(string, int) (string, error)) ([]ParentRef, error) {

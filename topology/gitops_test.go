@@ -46,9 +46,8 @@ func TestGitOpsFluxCycle(t *testing.T) {
 }
 
 func TestGitOpsMalformedYAML(t *testing.T) {
-	// The decoder places a block structure error at the start of the
-	// enclosing block (the listeners list on line 6).
-	loadTestTreeError(t, "malformed", "kubernetes/apps/broken.yaml:6:", "invalid YAML")
+	// Line 9 is indented one space less than the listener it belongs to.
+	loadTestTreeError(t, "malformed", "kubernetes/apps/broken.yaml:9:", "invalid YAML")
 }
 
 func TestGitOpsUndefinedVariable(t *testing.T) {
@@ -91,8 +90,8 @@ func TestGitOpsKubernetesFolderAsDir(t *testing.T) {
 
 func TestGitOpsNamespaceOverrides(t *testing.T) {
 	inv := loadTestTree(t, "basic", nil)
-	// gateway.yaml says written-namespace, its kustomization says
-	// kustomize-namespace, and the Flux targetNamespace says network.
+	// gateway.yaml sets written-namespace, its kustomization sets
+	// kustomize-namespace, and the Flux targetNamespace sets network.
 	if g := inv.Gateway("network", "external"); g == nil {
 		t.Errorf("Gateway network/external missing; got %+v", inv.Gateways)
 	}

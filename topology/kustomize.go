@@ -10,8 +10,8 @@ import (
 )
 
 // renderedObject is one object of a kustomize build, before Flux variable
-// substitution. Strings stay as written; readers substitute the fields they
-// use, so a variable nobody reads never has to be set.
+// substitution. Strings stay as written, and readers substitute only the
+// fields they use, so a variable in a field no reader uses needs no value.
 type renderedObject struct {
 	file       string     // path relative to the loaded folder
 	line       int        // first line of the document
@@ -57,7 +57,7 @@ func (s includeSite) String() string {
 }
 
 // kustomizeRenderer builds kustomize directories the way `kustomize build`
-// does for the features listed in kustomizeBuild.
+// does, for the fields that build lists.
 type kustomizeRenderer struct {
 	root  string   // absolute repository root; includes may not leave it
 	base  string   // absolute folder that file names are relative to

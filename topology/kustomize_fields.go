@@ -16,7 +16,7 @@ var unsupportedKustomizeFields = []string{
 	"namePrefix", "nameSuffix", "replacements", "helmCharts", "generators", "transformers",
 }
 
-// patchKustomizeFields are patch lists; a patch is accepted when it targets
+// patchKustomizeFields are patch lists. A patch is accepted when it targets
 // only kinds the loader never reads.
 var patchKustomizeFields = []string{"patches", "patchesStrategicMerge", "patchesJson6902"}
 
@@ -32,19 +32,19 @@ func (r *kustomizeRenderer) checkKustomizationFields(kfile, dir string, k *yaml.
 		for _, entry := range yamlItems(yamlGet(k, field)) {
 			kind := r.patchKind(dir, entry)
 			if _, read := gitopsConsultedKinds[kind]; kind == "" || read {
-				what := "a kind the loader cannot tell"
+				target := "an unknown kind"
 				if kind != "" {
-					what = kind
+					target = kind
 				}
-				return fmt.Errorf("%s:%d: %s entry patches %s, which the GitOps loader does not apply; render the tree without it or apply the change by hand", kfile, yamlLine(entry, 0), field, what)
+				return fmt.Errorf("%s:%d: %s entry patches %s, which the GitOps loader does not apply; write the change into the patched manifest or load a tree without the patch", kfile, yamlLine(entry, 0), field, target)
 			}
 		}
 	}
 	return nil
 }
 
-// patchKind returns the kind a patch entry targets, or "" when it cannot be
-// told: target.kind, else the kind of the inline or referenced patch.
+// patchKind returns the kind a patch entry targets: target.kind, else the
+// kind of the inline or referenced patch, else "".
 func (r *kustomizeRenderer) patchKind(dir string, entry *yaml.Node) string {
 	if kind, ok := yamlScalar(yamlDig(entry, "target", "kind")); ok {
 		return kind
@@ -79,7 +79,7 @@ func (r *kustomizeRenderer) patchKind(dir string, entry *yaml.Node) string {
 // configMapGenerators renders configMapGenerator entries: files (key=path
 // or path), envs and literals, with generatorOptions and options
 // annotations. Names get no hash suffix, so references by the plain name
-// (valuesFrom, volumes) match. NOTE: behavior merge and replace are read as
+// (valuesFrom, volumes) match. The behaviors merge and replace are read as
 // create.
 func (r *kustomizeRenderer) configMapGenerators(dir, kfile string, k *yaml.Node) ([]*renderedObject, error) {
 	common := yamlStringMap(yamlDig(k, "generatorOptions", "annotations"))
@@ -161,7 +161,7 @@ func (r *kustomizeRenderer) generatorFiles(dir, kfile string, entry *yaml.Node, 
 	return nil
 }
 
-// readEnvFile reads KEY=VALUE lines; blank lines and # comments are skipped.
+// readEnvFile reads KEY=VALUE lines and skips blank lines and # comments.
 func (r *kustomizeRenderer) readEnvFile(path string, site includeSite, cm *generatedConfigMap) error {
 	f, err := os.Open(path)
 	if err != nil {

@@ -3,7 +3,6 @@ package topology
 import (
 	"errors"
 	"fmt"
-	"path"
 	"strconv"
 	"strings"
 	"unicode"
@@ -145,7 +144,7 @@ func (p *substParser) identifier() string {
 	return p.src[start:p.pos]
 }
 
-// value looks a variable up; an unset variable is an error when the caller
+// value looks a variable up. An unset variable is an error when the caller
 // needs its value.
 func (p *substParser) value(name string, eval bool) (string, error) {
 	if !eval {
@@ -275,37 +274,6 @@ func (p *substParser) substring(name string, eval bool, depth int) (string, erro
 	return substringBash(v, offsetText, lengthText, hasLength), nil
 }
 
-// substringBash follows bash: a negative offset counts from the end, a
-// negative length drops characters from the end, and text that is not a
-// number leaves the value unchanged.
-func substringBash(s, offsetText, lengthText string, hasLength bool) string {
-	pos, err := strconv.Atoi(strings.TrimSpace(offsetText))
-	if err != nil {
-		return s
-	}
-	if pos < 0 {
-		pos = max(len(s)+pos, 0)
-	}
-	if pos >= len(s) {
-		return ""
-	}
-	if !hasLength {
-		return s[pos:]
-	}
-	length, err := strconv.Atoi(strings.TrimSpace(lengthText))
-	if err != nil {
-		return s
-	}
-	end := pos + length
-	if length < 0 {
-		end = len(s) + length
-		if end < pos {
-			return ""
-		}
-	}
-	return s[pos:min(end, len(s))]
-}
-
 func (p *substParser) replace(name string, eval bool, depth int) (string, error) {
 	p.pos++ // the first '/'
 	op := "/"
@@ -313,6 +281,7 @@ func (p *substParser) replace(name string, eval bool, depth int) (string, error)
 		op += string(c)
 		p.pos++
 	}
+
 	pattern := ""
 	if p.peek() != '/' {
 		var err error
@@ -324,6 +293,7 @@ func (p *substParser) replace(name string, eval bool, depth int) (string, error)
 		return "", p.errorf("missing / after the pattern of ${%s%s...}", name, op)
 	}
 	p.pos++
+
 	replacement, hasReplacement := "", false
 	if p.peek() != '}' {
 		var err error
@@ -335,6 +305,7 @@ func (p *substParser) replace(name string, eval bool, depth int) (string, error)
 	if err := p.closeBrace(); err != nil {
 		return "", err
 	}
+
 	v, err := p.value(name, eval)
 	if err != nil {
 		return "", err
@@ -376,38 +347,6 @@ func (p *substParser) trim(name string, eval bool, depth int) (string, error) {
 		return "", err
 	}
 	return trimGlob(v, pattern, op), nil
-}
-
-// trimGlob removes the shortest (# or %) or longest (## or %%) prefix (#) or
-// suffix (%) of s that matches the glob pattern. A pattern that is not a
-// valid glob leaves s unchanged.
-func trimGlob(s, pattern, op string) string {
-	longest := len(op) == 2
-	fromStart := op[0] == '#'
-	best := -1
-	for n := 1; n <= len(s); n++ {
-		part := s[:n]
-		if !fromStart {
-			part = s[len(s)-n:]
-		}
-		ok, err := path.Match(pattern, part)
-		if err != nil {
-			return s
-		}
-		if ok {
-			best = n
-			if !longest {
-				break
-			}
-		}
-	}
-	if best < 0 {
-		return s
-	}
-	if fromStart {
-		return s[best:]
-	}
-	return s[:len(s)-best]
 }
 
 // isUndefinedVariable reports whether err is an unset variable, and which.

@@ -27,7 +27,7 @@ var yamlErrorLine = regexp.MustCompile(`line (\d+)`)
 // comments or separators) are dropped. A syntax error names file and line.
 func parseYAMLDocuments(file string, data []byte) (docs []yamlDocument, err error) {
 	defer func() {
-		// The decoder has panicked on hostile input in past releases; a
+		// The decoder has panicked on hostile input in past releases, and a
 		// malformed file must be an error, never a crash.
 		if r := recover(); r != nil {
 			docs, err = nil, fmt.Errorf("%s: invalid YAML: %v", file, r)
@@ -40,7 +40,7 @@ func parseYAMLDocuments(file string, data []byte) (docs []yamlDocument, err erro
 			if errors.Is(err, io.EOF) {
 				return docs, nil
 			}
-			return nil, yamlSyntaxError(file, err)
+			return nil, yamlSyntaxError(file, data, err)
 		}
 		if len(doc.Content) == 0 {
 			continue
@@ -53,14 +53,58 @@ func parseYAMLDocuments(file string, data []byte) (docs []yamlDocument, err erro
 	}
 }
 
-func yamlSyntaxError(file string, err error) error {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	if m := yamlErrorLine.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		rest := strings.TrimPrefix(strings.TrimPrefix(msg, m[0]), ":")
-		return fmt.Errorf("%s:%d: invalid YAML: %s", file, line, strings.TrimSpace(rest))
+// yamlSyntaxError names the file and the line of a decode error. The
+// decoder reports the line where the enclosing block or flow collection
+// starts, and for parser errors it reports it counted from 0, so the line
+// of the problem is found by decoding longer prefixes of data, starting at
+// that line, until one fails with the same message.
+func yamlSyntaxError(file string, data []byte, err error) error {
+	msg, line := splitYAMLError(err)
+	if line == 0 {
+		return fmt.Errorf("%s: invalid YAML: %s", file, msg)
 	}
-	return fmt.Errorf("%s: invalid YAML: %s", file, msg)
+	if problem := firstFailingLine(data, msg, line); problem > 0 {
+		line = problem
+	}
+	return fmt.Errorf("%s:%d: invalid YAML: %s", file, line, msg)
+}
+
+// splitYAMLError returns the message of a decode error and the line it
+// names, or 0.
+func splitYAMLError(err error) (string, int) {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	m := yamlErrorLine.FindStringSubmatch(msg)
+	if m == nil {
+		return msg, 0
+	}
+	line, _ := strconv.Atoi(m[1])
+	rest := strings.TrimPrefix(strings.TrimPrefix(msg, m[0]), ":")
+	return strings.TrimSpace(rest), line
+}
+
+// maxLineSearch bounds the prefix decodes of firstFailingLine.
+const maxLineSearch = 200
+
+// firstFailingLine returns the smallest n >= from such that the first n
+// lines of data fail to decode with msg, or 0.
+func firstFailingLine(data []byte, msg string, from int) int {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	for n := max(from, 1); n <= len(lines) && n < from+maxLineSearch; n++ {
+		prefix := bytes.Join(lines[:n], nil)
+		dec := yaml.NewDecoder(bytes.NewReader(prefix))
+		for {
+			var doc yaml.Node
+			err := dec.Decode(&doc)
+			if err == nil {
+				continue
+			}
+			if got, _ := splitYAMLError(err); !errors.Is(err, io.EOF) && got == msg {
+				return n
+			}
+			break
+		}
+	}
+	return 0
 }
 
 // maxAliasDepth bounds alias chains so that a hostile document cannot loop.
@@ -89,9 +133,9 @@ type yamlPair struct {
 	value *yaml.Node
 }
 
-// yamlPairs lists the pairs of a mapping node. Merge keys (<<) are expanded
-// and keys written in the mapping itself win over merged ones; a repeated key
-// keeps its last value. It returns nil for anything but a mapping.
+// yamlPairs lists the pairs of a mapping node. Merge keys (<<) are expanded,
+// and keys written in the mapping itself win over merged ones. A repeated
+// key keeps its last value. It returns nil for anything but a mapping.
 func yamlPairs(n *yaml.Node) []yamlPair {
 	return yamlPairsDepth(n, 0)
 }
@@ -160,8 +204,8 @@ func yamlDig(n *yaml.Node, keys ...string) *yaml.Node {
 	return n
 }
 
-// yamlItems lists the items of a sequence node with aliases resolved; nil
-// for anything else.
+// yamlItems lists the items of a sequence node with aliases resolved. It
+// returns nil for anything else.
 func yamlItems(n *yaml.Node) []*yaml.Node {
 	n = yamlResolve(n)
 	if n == nil || n.Kind != yaml.SequenceNode {

@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -76,7 +75,7 @@ func newInventoryCommand() *cobra.Command {
 }
 
 func buildInventoryView(inv *topology.Inventory) inventoryView {
-	opts := plan.DefaultOptions(time.Time{})
+	opts := plan.DefaultOptions(defaultStart())
 	opts.Force = true
 	p, err := plan.New(inv, opts)
 	cohortOf := map[string]string{}

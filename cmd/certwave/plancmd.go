@@ -243,3 +243,8 @@ func formatRemaining(m map[string]int64) string {
 func days(d time.Duration) string {
 	return fmt.Sprintf("%.1f days", d.Hours()/24)
 }
+
+// defaultStart returns tomorrow 09:00 UTC, the default start of a plan.
+func defaultStart() time.Time {
+	return time.Now().UTC().Truncate(24 * time.Hour).Add(24*time.Hour + 9*time.Hour)
+}

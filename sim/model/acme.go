@@ -137,7 +137,7 @@ func (a *acmeModel) startOrder(c *cmapi.Certificate, st *certState, issuer *issu
 		Spec: cmacme.OrderSpec{IssuerRef: c.Spec.IssuerRef, CommonName: c.Spec.CommonName, DNSNames: o.names, Profile: o.profile},
 	}
 	w.stampNew(order)
-	if err := w.api.Create(context.Background(), order); err != nil {
+	if err := w.api.Create(context.Background(), order, client.FieldOwner("cert-manager-certificaterequests-issuer-acme")); err != nil {
 		w.recordError("create Order/"+o.name, err)
 	}
 	a.createOrder(o)
@@ -385,7 +385,7 @@ func (w *World) setOrderState(o *acmeOrder, state cmacme.State, reason string) {
 			order.Status.FailureTime = &now
 		}
 	}
-	if err := w.api.Status().Update(context.Background(), &order); err != nil {
+	if err := w.api.Status().Update(context.Background(), &order, client.FieldOwner("cert-manager-orders")); err != nil {
 		w.recordError("update status of Order/"+o.name, err)
 	}
 }

@@ -161,7 +161,7 @@ func (w *World) buildIssuerSecrets() error {
 		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: is.CASecret}, Type: corev1.SecretTypeTLS,
 			Data: map[string][]byte{corev1.TLSCertKey: ca.certPEM, corev1.TLSPrivateKeyKey: keyPEM}}
 		w.stampNew(s)
-		if err := w.api.Create(context.Background(), s); err != nil {
+		if err := w.api.Create(context.Background(), s, client.FieldOwner(inventoryFieldOwner)); err != nil {
 			return fmt.Errorf("model: creating CA Secret %s/%s: %w", ns, is.CASecret, err)
 		}
 	}
@@ -349,7 +349,7 @@ func (w *World) issueInitial(p initialIssue) error {
 	}
 	w.stampNew(cr)
 	cr.CreationTimestamp = metav1.NewTime(p.at)
-	if err := w.api.Create(context.Background(), cr); err != nil {
+	if err := w.api.Create(context.Background(), cr, client.FieldOwner(inventoryFieldOwner)); err != nil {
 		return fmt.Errorf("model: creating CertificateRequest %s/%s: %w", cr.Namespace, cr.Name, err)
 	}
 	saved := w.sched.now
@@ -384,7 +384,7 @@ func (w *World) buildOtherSecrets() error {
 			m := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: s.Namespace, Name: s.Name,
 				Annotations: map[string]string{topology.AnnotationReflects: s.MirrorOf}}, Type: src.Type}
 			w.stampNew(m)
-			if err := w.api.Create(ctx, m); err != nil {
+			if err := w.api.Create(ctx, m, client.FieldOwner(inventoryFieldOwner)); err != nil {
 				return fmt.Errorf("model: creating mirror %s: %w", s.Key(), err)
 			}
 			continue
@@ -439,7 +439,7 @@ func (w *World) createUnmanagedSecret(namespace, name string, hosts []string) er
 	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}, Type: corev1.SecretTypeTLS,
 		Data: map[string][]byte{corev1.TLSCertKey: certPEM, corev1.TLSPrivateKeyKey: keyPEM}}
 	w.stampNew(s)
-	return w.api.Create(context.Background(), s)
+	return w.api.Create(context.Background(), s, client.FieldOwner(inventoryFieldOwner))
 }
 
 func cloneMap(m map[string]string) map[string]string {

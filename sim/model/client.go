@@ -6,12 +6,14 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/managedfields"
 	clientgoapply "k8s.io/client-go/applyconfigurations"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -57,23 +59,32 @@ func newRESTMapper() meta.RESTMapper {
 	return m
 }
 
-// newFakeClient builds the in-memory API server. Server-side apply merges
-// with the schemas the projects generate for their apply configurations:
-// client-go's for core kinds, gateway-api's (Gateway spec.listeners is a
-// map keyed by name, HTTPRoute spec.parentRefs is atomic, as in the CRDs
-// of config/crd/standard in gateway-api v1.6.0) and cert-manager's. The
+// newTypeConverter returns the schemas server-side apply merges with: the
+// ones the projects generate for their apply configurations, client-go's
+// for core kinds, gateway-api's (Gateway spec.listeners is a map keyed by
+// name, HTTPRoute spec.parentRefs is atomic, as in the CRDs of
+// config/crd/standard in gateway-api v1.6.0) and cert-manager's. The
 // deduced converter, which treats every list as atomic, is the last resort.
-func newFakeClient(scheme *runtime.Scheme) client.WithWatch {
+func newTypeConverter(scheme *runtime.Scheme) chainConverter {
 	clientGo := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(clientGo)
+	return chainConverter{
+		clientgoapply.NewTypeConverter(clientGo),
+		gwapply.NewTypeConverter(scheme),
+		cmapply.NewTypeConverter(scheme),
+		managedfields.NewDeducedTypeConverter(),
+	}
+}
+
+// newFakeClient builds the in-memory API server. Its field manager records
+// the owners of fields that creates and updates set; server-side apply goes
+// through World.serverSideApply.
+func newFakeClient(scheme *runtime.Scheme, tc chainConverter) client.WithWatch {
 	return fake.NewClientBuilder().
 		WithScheme(scheme).
 		WithRESTMapper(newRESTMapper()).
-		WithTypeConverters(
-			clientgoapply.NewTypeConverter(clientGo),
-			gwapply.NewTypeConverter(scheme),
-			cmapply.NewTypeConverter(scheme),
-		).
+		WithTypeConverters(tc...).
+		WithReturnManagedFields().
 		WithStatusSubresource(
 			&gwapiv1.Gateway{}, &gwapiv1.HTTPRoute{}, &gwapiv1.GatewayClass{},
 			&cmapi.Certificate{}, &cmapi.CertificateRequest{}, &cmapi.Issuer{}, &cmapi.ClusterIssuer{},
@@ -115,6 +126,29 @@ func (c *apiClient) Update(ctx context.Context, obj client.Object, opts ...clien
 func (c *apiClient) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
 	c.w.mu.Lock()
 	defer c.w.mu.Unlock()
+	if patch.Type() == types.ApplyPatchType {
+		po := (&client.PatchOptions{}).ApplyOptions(opts)
+		data, err := patch.Data(obj)
+		if err != nil {
+			return err
+		}
+		u := &unstructured.Unstructured{}
+		if err := json.Unmarshal(data, &u.Object); err != nil {
+			return fmt.Errorf("model: decoding apply patch: %w", err)
+		}
+		if u.GroupVersionKind().Empty() {
+			u.SetGroupVersionKind(c.w.refOf(obj).GVK)
+		}
+		if len(po.DryRun) > 0 {
+			return nil
+		}
+		if err := c.w.serverSideApply(ctx, u, po.FieldManager, po.Force != nil && *po.Force); err != nil {
+			return err
+		}
+		c.w.copyInto(ctx, u, obj)
+		c.w.afterWrite("apply", c.w.refOf(obj))
+		return nil
+	}
 	if err := c.Client.Patch(ctx, obj, patch, opts...); err != nil {
 		return err
 	}
@@ -125,11 +159,19 @@ func (c *apiClient) Patch(ctx context.Context, obj client.Object, patch client.P
 func (c *apiClient) Apply(ctx context.Context, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
 	c.w.mu.Lock()
 	defer c.w.mu.Unlock()
-	ref := refOfApplyConfiguration(obj)
-	if err := c.Client.Apply(ctx, obj, opts...); err != nil {
+	ao := (&client.ApplyOptions{}).ApplyOptions(opts)
+	u, err := toUnstructured(obj)
+	if err != nil {
 		return err
 	}
-	c.w.afterWrite("apply", ref)
+	if len(ao.DryRun) > 0 {
+		return nil
+	}
+	if err := c.w.serverSideApply(ctx, u, ao.FieldManager, ao.Force != nil && *ao.Force); err != nil {
+		return err
+	}
+	c.w.copyInto(ctx, u, obj)
+	c.w.afterWrite("apply", objectRef{GVK: u.GroupVersionKind(), Namespace: u.GetNamespace(), Name: u.GetName()})
 	return nil
 }
 
@@ -200,15 +242,10 @@ func (c *subResourceClient) Patch(ctx context.Context, obj client.Object, patch 
 	return nil
 }
 
+// Apply is not modelled on subresources: the fake client's own apply
+// merges typed zero values (see serverSideApply).
 func (c *subResourceClient) Apply(ctx context.Context, obj runtime.ApplyConfiguration, opts ...client.SubResourceApplyOption) error {
-	c.w.mu.Lock()
-	defer c.w.mu.Unlock()
-	ref := refOfApplyConfiguration(obj)
-	if err := c.SubResourceClient.Apply(ctx, obj, opts...); err != nil {
-		return err
-	}
-	c.w.afterWrite(c.name+"-apply", ref)
-	return nil
+	return apierrors.NewMethodNotSupported(schema.GroupResource{Resource: c.name}, "apply to a subresource in the model world")
 }
 
 // objectRef identifies an object in the trace.
@@ -232,20 +269,6 @@ func (w *World) refOf(obj client.Object) objectRef {
 		gvk = obj.GetObjectKind().GroupVersionKind()
 	}
 	return objectRef{GVK: gvk, Namespace: obj.GetNamespace(), Name: obj.GetName()}
-}
-
-// refOfApplyConfiguration reads apiVersion, kind, namespace and name from an
-// apply configuration through its JSON form.
-func refOfApplyConfiguration(obj runtime.ApplyConfiguration) objectRef {
-	data, err := json.Marshal(obj)
-	if err != nil {
-		return objectRef{}
-	}
-	u := &unstructured.Unstructured{}
-	if err := json.Unmarshal(data, &u.Object); err != nil {
-		return objectRef{}
-	}
-	return objectRef{GVK: u.GroupVersionKind(), Namespace: u.GetNamespace(), Name: u.GetName()}
 }
 
 // stampNew gives an object about to be created the UID and creation time a
@@ -287,7 +310,7 @@ func (w *World) ensureStamped(ref objectRef) {
 		return
 	}
 	w.stampNew(o)
-	if err := w.api.Update(context.Background(), o); err != nil {
+	if err := w.api.Update(context.Background(), o, client.FieldOwner("model")); err != nil {
 		w.recordError("stamp "+ref.String(), err)
 	}
 }

@@ -37,7 +37,7 @@ func (w *World) emitEvent(obj client.Object, eventType, reason, message string) 
 		FirstTimestamp: now, LastTimestamp: now, Count: 1,
 	}
 	w.stampNew(ev)
-	if err := w.api.Create(context.Background(), ev); err != nil {
+	if err := w.api.Create(context.Background(), ev, client.FieldOwner("cert-manager")); err != nil {
 		w.recordError("create Event for "+ref.String(), err)
 		return
 	}

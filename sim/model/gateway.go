@@ -7,8 +7,13 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
+
+// gatewayFieldOwner is the field manager of the status the Gateway
+// controllers write.
+const gatewayFieldOwner = "envoy-gateway"
 
 // syncGatewayStatus writes the Gateway and HTTPRoute status the edge
 // model decides: per listener Accepted, Conflicted, ResolvedRefs,
@@ -30,7 +35,7 @@ func (w *World) syncGatewayStatus() bool {
 			continue
 		}
 		w.traceListenerChanges(gs, &gs.gw.Status, &updated.Status)
-		if err := w.api.Status().Update(ctx, updated); err != nil {
+		if err := w.api.Status().Update(ctx, updated, client.FieldOwner(gatewayFieldOwner)); err != nil {
 			w.recordError("update status of Gateway/"+key, err)
 			continue
 		}
@@ -43,7 +48,7 @@ func (w *World) syncGatewayStatus() bool {
 			continue
 		}
 		w.traceRouteChanges(rs, &rs.route.Status, &updated.Status)
-		if err := w.api.Status().Update(ctx, updated); err != nil {
+		if err := w.api.Status().Update(ctx, updated, client.FieldOwner(gatewayFieldOwner)); err != nil {
 			w.recordError("update status of HTTPRoute/"+rs.key, err)
 			continue
 		}

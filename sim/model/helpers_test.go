@@ -193,3 +193,12 @@ func listenerCondition(t testing.TB, w *World, namespace, gateway, listener, typ
 	}
 	return nil
 }
+
+// getSecretLocked reads a Secret through the engine's client.
+func (w *World) getSecretLocked(namespace, name string) *corev1.Secret {
+	var s corev1.Secret
+	if err := w.Client().Get(context.Background(), client.ObjectKey{Namespace: namespace, Name: name}, &s); err != nil {
+		return nil
+	}
+	return &s
+}

@@ -324,7 +324,7 @@ func (w *World) setRequestCondition(namespace, name string, status cmmeta.Condit
 	if reason == "Failed" {
 		cr.Status.FailureTime = &now
 	}
-	if err := w.api.Status().Update(ctx, &cr); err != nil {
+	if err := w.api.Status().Update(ctx, &cr, client.FieldOwner("cert-manager-certificaterequests-issuer")); err != nil {
 		w.recordError("update status of CertificateRequest/"+namespace+"/"+name, err)
 	}
 }

@@ -131,7 +131,7 @@ func (w *World) syncIssuers() bool {
 		view := &issuerView{kind: cmapi.ClusterIssuerKind, name: ci.Name, spec: ci.Spec}
 		updated := ci.DeepCopy()
 		if w.setIssuerReady(view, &updated.Status) && !apiequality.Semantic.DeepEqual(ci.Status, updated.Status) {
-			if err := w.api.Status().Update(ctx, updated); err != nil {
+			if err := w.api.Status().Update(ctx, updated, client.FieldOwner("cert-manager-issuers")); err != nil {
 				w.recordError("update status of "+view.key(), err)
 				continue
 			}
@@ -151,7 +151,7 @@ func (w *World) syncIssuers() bool {
 		view := &issuerView{kind: cmapi.IssuerKind, namespace: is.Namespace, name: is.Name, spec: is.Spec}
 		updated := is.DeepCopy()
 		if w.setIssuerReady(view, &updated.Status) && !apiequality.Semantic.DeepEqual(is.Status, updated.Status) {
-			if err := w.api.Status().Update(ctx, updated); err != nil {
+			if err := w.api.Status().Update(ctx, updated, client.FieldOwner("cert-manager-issuers")); err != nil {
 				w.recordError("update status of "+view.key(), err)
 				continue
 			}

@@ -42,8 +42,9 @@ type World struct {
 	scheme *runtime.Scheme
 	// api is the fake API server the model's controllers use directly;
 	// client wraps it for the engine.
-	api    client.WithWatch
-	client *apiClient
+	api           client.WithWatch
+	client        *apiClient
+	typeConverter chainConverter
 
 	shimEnabled bool
 	trace       []TraceEvent
@@ -104,7 +105,8 @@ func New(inv *topology.Inventory, opts Options) (*World, error) {
 	w.log = newLogger(w, opts.Log)
 	w.log.Info("model world", "seed", opts.Seed, "options", opts.String(), "inventory", inv.Source)
 
-	w.api = newFakeClient(scheme)
+	w.typeConverter = newTypeConverter(scheme)
+	w.api = newFakeClient(scheme, w.typeConverter)
 	w.client = &apiClient{Client: w.api, w: w}
 	w.shimEnabled = inv.CertManager.GatewayAPIEnabled
 	if opts.GatewayAPIEnabled != nil {
