@@ -47,6 +47,9 @@ type Change struct {
 	MustExist bool
 	// Patch is the patch of an OpPatch change.
 	Patch client.Patch
+	// SubResource is "status" for a patch of the status subresource, else
+	// empty.
+	SubResource string
 	// Expect returns the object after the change, given the object before
 	// (nil when absent); nil means the object is gone. The dry run prints
 	// the difference between the two.
@@ -102,7 +105,11 @@ func (a *ServerSideApply) Execute(ctx context.Context, c *Change) error {
 		obj := newObject(a.client.Scheme(), c.GVK)
 		obj.SetNamespace(c.Namespace)
 		obj.SetName(c.Name)
-		err = a.client.Patch(ctx, obj, c.Patch, client.FieldOwner(FieldManager))
+		if c.SubResource == "status" {
+			err = a.client.Status().Patch(ctx, obj, c.Patch, client.FieldOwner(FieldManager))
+		} else {
+			err = a.client.Patch(ctx, obj, c.Patch, client.FieldOwner(FieldManager))
+		}
 	case OpDelete:
 		obj := newObject(a.client.Scheme(), c.GVK)
 		obj.SetNamespace(c.Namespace)

@@ -57,10 +57,10 @@ func applyChange(step, summary string, gvk schema.GroupVersionKind, namespace, n
 }
 
 // issuerChanges creates the issuer of a create-issuer step: a self-signed
-// or a CA ClusterIssuer, as step.Issuer specifies. A step without Issuer creates
-// the whole private CA at once: the self-signed ClusterIssuer, the CA
-// Certificate it signs and the CA ClusterIssuer on that Certificate's
-// Secret; the caller then waits for the CA Certificate.
+// or a CA ClusterIssuer, as step.Issuer specifies. A step without Issuer
+// creates the whole private CA at once: the self-signed ClusterIssuer, the
+// CA Certificate it signs and the CA ClusterIssuer on that Certificate's
+// Secret. The caller then waits for the CA Certificate.
 func (e *Engine) issuerChanges(step *plan.Step) ([]*Change, error) {
 	ca := e.index.ca
 	if spec := step.Issuer; spec != nil {

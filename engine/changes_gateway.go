@@ -70,11 +70,26 @@ func gatewayChange(step, gateway, summary string, before, after gatewayOwned) (*
 	}, nil
 }
 
-// routeChange moves the parentRefs of route that point at gateway with
-// sectionName from to sectionName to. An empty section means no
-// sectionName. parentRefs is an atomic list in the HTTPRoute schema, so the
-// apply sends the whole list with the one entry changed.
-func (e *Engine) routeChange(ctx context.Context, step, route, gateway, from, to string) (*Change, error) {
+// refEdit is the kind of edit routeChange makes to a route's parentRefs.
+type refEdit int
+
+const (
+	// refMove sets sectionName to on the parentRefs to the Gateway with
+	// sectionName from.
+	refMove refEdit = iota
+	// refAdd appends a parentRef to listener to, for a route whose first
+	// host already moved and that serves another host.
+	refAdd
+	// refRemove drops the parentRefs to listener from, undoing refAdd.
+	refRemove
+)
+
+// routeChange edits the parentRefs of route that point at gateway. An empty
+// section means no sectionName. parentRefs is an atomic list in the
+// HTTPRoute schema, so the apply sends the whole list with the one entry
+// changed. Each edit is idempotent: an edit already made leaves the list as
+// it is.
+func (e *Engine) routeChange(ctx context.Context, step, route, gateway, from, to string, edit refEdit) (*Change, error) {
 	ns, name := splitKey(route)
 	obj, err := e.read(ctx, gvkHTTPRoute, ns, name)
 	if err != nil {
@@ -90,7 +105,7 @@ func (e *Engine) routeChange(ctx context.Context, step, route, gateway, from, to
 
 	gwNS, gwName := splitKey(gateway)
 	var refs []*gwac.ParentReferenceApplyConfiguration
-	matched := false
+	matched, present := false, false
 	for _, ref := range live.Spec.ParentRefs {
 		refNS := ns
 		if ref.Namespace != nil {
@@ -101,15 +116,31 @@ func (e *Engine) routeChange(ctx context.Context, step, route, gateway, from, to
 		if ref.SectionName != nil {
 			section = string(*ref.SectionName)
 		}
-		if isGateway && (section == from || section == to) {
+		switch {
+		case isGateway && edit == refRemove && section == from:
+			continue
+		case isGateway && edit == refMove && (section == from || section == to):
 			matched = true
 			section = to
+		case isGateway && section == to:
+			present = true
 		}
 		refs = append(refs, parentRefConfig(ref, section))
 	}
+	if edit == refAdd && !present {
+		refs = append(refs, gwac.ParentReference().
+			WithNamespace(gwv1.Namespace(gwNS)).WithName(gwv1.ObjectName(gwName)).WithSectionName(gwv1.SectionName(to)))
+	}
 
-	if !matched {
+	if edit == refMove && !matched {
 		return nil, fmt.Errorf("HTTPRoute %s has no parentRef to Gateway %s with sectionName %q or %q", route, gateway, from, to)
+	}
+	summary := fmt.Sprintf("move HTTPRoute %s from listener %q to %q of Gateway %s", route, from, to, gateway)
+	switch edit {
+	case refAdd:
+		summary = fmt.Sprintf("add a parentRef to listener %q of Gateway %s to HTTPRoute %s", to, gateway, route)
+	case refRemove:
+		summary = fmt.Sprintf("remove the parentRef to listener %q of Gateway %s from HTTPRoute %s", from, gateway, route)
 	}
 
 	cfg := gwac.HTTPRoute(name, ns).WithSpec(gwac.HTTPRouteSpec().WithParentRefs(refs...))
@@ -119,7 +150,7 @@ func (e *Engine) routeChange(ctx context.Context, step, route, gateway, from, to
 	}
 	return &Change{
 		Step: step, Op: OpApply, GVK: gvkHTTPRoute, Namespace: ns, Name: name, Config: cfg, MustExist: true,
-		Summary: fmt.Sprintf("move HTTPRoute %s from listener %q to %q of Gateway %s", route, from, to, gateway),
+		Summary: summary,
 		// The manager that created the route (kubectl, Flux, Helm) owns
 		// parentRefs as one atomic field, so changing a sectionName
 		// conflicts unless certwave takes the field.

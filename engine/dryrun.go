@@ -137,6 +137,9 @@ func (e *Engine) dryRun(ctx context.Context, st *runState) (Result, error) {
 		if err != nil {
 			return e.result(st, nil), fmt.Errorf("preview step %s: %w", step.ID, err)
 		}
+		if step.Kind == plan.StepObserveRenewal {
+			changes = append(changes, e.previewRenewal(ctx, step)...)
+		}
 		for _, ch := range changes {
 			if err := preview.Execute(ctx, ch); err != nil {
 				return e.result(st, nil), fmt.Errorf("preview step %s: %w", step.ID, err)
@@ -152,6 +155,27 @@ func (e *Engine) dryRun(ctx context.Context, st *runState) (Result, error) {
 	}
 	e.printBudget(ran)
 	return e.result(st, nil), nil
+}
+
+// previewRenewal returns the renewal trigger of an observe-renewal step,
+// or prints why it cannot be shown: the Certificate usually does not exist
+// before the run creates it.
+func (e *Engine) previewRenewal(ctx context.Context, step *plan.Step) []*Change {
+	key := e.stepCertificate(step)
+	rev, err := e.certificateRevision(ctx, key)
+	if err != nil {
+		fmt.Fprintf(e.out, "# renewal trigger not shown: %v\n", err)
+		return nil
+	}
+	ch, err := e.renewalChange(ctx, step.ID, key, rev)
+	if err != nil {
+		fmt.Fprintf(e.out, "# renewal trigger not shown: %v\n", err)
+		return nil
+	}
+	if ch == nil {
+		return nil
+	}
+	return []*Change{ch}
 }
 
 // describeGate returns one line describing what a step would wait for.
@@ -176,7 +200,7 @@ func (e *Engine) describeGate(step *plan.Step) string {
 	case plan.StepSoak:
 		return fmt.Sprintf("soak %s, probing every %s", step.Duration, e.opts.PollInterval)
 	case plan.StepObserveRenewal:
-		return fmt.Sprintf("Certificate %s issued again within %s", e.stepCertificate(step), step.Duration)
+		return fmt.Sprintf("trigger a renewal of Certificate %s and see it issued again within %s", e.stepCertificate(step), step.Duration)
 	case plan.StepShimTest:
 		return fmt.Sprintf("a Certificate for a planned Secret or a BadConfig event on %s within %s", step.Gateway, e.readyTimeout(step))
 	}

@@ -50,6 +50,9 @@ type Options struct {
 	StopAfterStep func(stepID string) bool
 	// PollInterval paces gates, soaks and stop-rule checks; default 10s.
 	PollInterval time.Duration
+	// AcceptFindings are IDs of blocker findings the operator accepted;
+	// the preflight step stops on any other blocker.
+	AcceptFindings []string
 	// PlanFile is the plan's path, used in the commands a Stop suggests;
 	// default the placeholder PLAN.
 	PlanFile string
@@ -160,6 +163,7 @@ func (e *Engine) Run(ctx context.Context) (Result, error) {
 		return Result{}, err
 	}
 	now := e.clock.Now()
+	resumed := st.prog.LastStop != nil
 	if last := st.prog.LastStop; last != nil {
 		e.log.Info("resuming after stop", "rule", last.Rule, "step", last.Step)
 		st.prog.Acknowledged = append(st.prog.Acknowledged, last.Keys...)
@@ -172,6 +176,14 @@ func (e *Engine) Run(ctx context.Context) (Result, error) {
 	}
 	if st.prog.ACMESince.IsZero() {
 		st.prog.ACMESince = now
+	}
+	if resumed {
+		// ACME refusals between the stop and this resume belong to the
+		// incident the operator has just acknowledged: the ledger records
+		// them, and the stop rules do not fire on them again.
+		if _, err := e.ingestACME(ctx, st); err != nil {
+			return Result{}, err
+		}
 	}
 	if e.opts.DryRun {
 		return e.dryRun(ctx, st)

@@ -54,7 +54,6 @@ func listenerNames(gw *gwv1.Gateway) []string {
 
 func TestRunCompletesPlan(t *testing.T) {
 	w := newTestWorld(t, testObjects()...)
-	w.renewEvery = 48 * time.Hour
 	p := testPlan()
 	var out bytes.Buffer
 	res, err := newTestEngine(t, w, p, Options{Out: &out}).Run(context.Background())
@@ -77,7 +76,6 @@ func TestRunCompletesPlan(t *testing.T) {
 
 func TestKillAndResumeRepeatsNoStep(t *testing.T) {
 	w := newTestWorld(t, testObjects()...)
-	w.renewEvery = 48 * time.Hour
 	p := testPlan()
 	store := &FileStore{Path: filepath.Join(t.TempDir(), "progress.json")}
 	counting := &countingActuator{next: NewServerSideApply(w.client)}
@@ -113,11 +111,17 @@ func TestKillAndResumeRepeatsNoStep(t *testing.T) {
 			t.Errorf("step %s executed %d changes, want %d (each once)", step, n, counting.changesPerStep[step])
 		}
 	}
-	orders := map[string]int{}
+	orders, renewals := map[string]int{}, map[string]int{}
 	for _, ev := range w.events {
-		if ev.Type == ACMEOrder && !ev.Renewal {
+		switch {
+		case ev.Type == ACMEOrder && ev.Renewal:
+			renewals[ev.Certificate]++
+		case ev.Type == ACMEOrder:
 			orders[ev.Certificate]++
 		}
+	}
+	if renewals["network/blog-tls"] != 1 {
+		t.Errorf("canary renewals = %d, want 1 (one trigger across the kills)", renewals["network/blog-tls"])
 	}
 	for cert, n := range orders {
 		if n != 1 {
@@ -164,7 +168,6 @@ func TestRunUntilPhase(t *testing.T) {
 
 func TestRunNextWave(t *testing.T) {
 	w := newTestWorld(t, testObjects()...)
-	w.renewEvery = 48 * time.Hour
 	store := &MemoryStore{}
 	if res, err := newTestEngine(t, w, testPlan(), Options{Store: store, Until: "2"}).Run(context.Background()); err != nil || res.Stopped != nil {
 		t.Fatalf("Run until phase 2: err=%v stop=%v", err, res.Stopped)

@@ -119,7 +119,7 @@ func testPlan() *plan.Plan {
 	add(plan.Step{ID: "p1-shim-test-network-internal", Phase: 1, Kind: plan.StepShimTest, Gateway: "network/internal", Duration: 5 * time.Minute})
 	migrate(p, 1, 1, "p1-b1", "wiki", "internal", 0)
 	migrate(p, 2, 1, "p2", "blog", "external", 24*time.Hour)
-	add(plan.Step{ID: "p2-observe-renewal-blog", Phase: 2, Wave: 1, Kind: plan.StepObserveRenewal, Hosts: []string{"blog.example.com"}, Duration: 72 * time.Hour})
+	add(plan.Step{ID: "p2-observe-renewal-blog", Phase: 2, Wave: 1, Kind: plan.StepObserveRenewal, Certificate: "network/blog-tls", Hosts: []string{"blog.example.com"}, Duration: 10 * time.Minute})
 	migrate(p, 3, 1, "p3-w1", "git", "external", 12*time.Hour)
 	migrate(p, 3, 2, "p3-w2", "docs", "external", 12*time.Hour)
 

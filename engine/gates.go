@@ -33,7 +33,9 @@ type certState struct {
 	// created.
 	pendingSince time.Time
 	revision     int
-	detail       string
+	// issuing: Issuing=True, an issuance in flight.
+	issuing bool
+	detail  string
 	// messages are the condition messages, searched for rate-limit errors.
 	messages []string
 }
@@ -44,6 +46,7 @@ func certificateState(c *cmv1.Certificate, now time.Time) certState {
 		s.revision = *c.Status.Revision
 	}
 	readyTrue := false
+	failureDetail := ""
 	for _, cond := range c.Status.Conditions {
 		s.messages = append(s.messages, cond.Message)
 		switch cond.Type {
@@ -54,12 +57,15 @@ func certificateState(c *cmv1.Certificate, now time.Time) certState {
 			}
 			s.detail = fmt.Sprintf("Ready=%s %s: %s", cond.Status, cond.Reason, cond.Message)
 		case cmv1.CertificateConditionIssuing:
+			s.issuing = cond.Status == cmmeta.ConditionTrue
 			if cond.Status == cmmeta.ConditionFalse && cond.Reason == "Failed" {
 				s.failed = true
 				s.failure = "issuing-failed:" + cond.Message
+				failureDetail = "Issuing=False Failed: " + cond.Message
 			}
 		}
 	}
+
 	notAfterOK := c.Status.NotAfter == nil || c.Status.NotAfter.After(now)
 	s.ready = readyTrue && notAfterOK
 	if readyTrue && !notAfterOK {
@@ -71,6 +77,9 @@ func certificateState(c *cmv1.Certificate, now time.Time) certState {
 	}
 	if s.ready {
 		s.failed, s.failure = false, ""
+	}
+	if s.failed && failureDetail != "" {
+		s.detail = failureDetail
 	}
 	return s
 }

@@ -48,6 +48,11 @@ func (e *Engine) Rollback(ctx context.Context, phase int) (RollbackReport, error
 	}
 	var later []string
 	var steps []*plan.Step
+	if fl := st.prog.InFlight; fl != nil && e.step(fl.Step) != nil && e.step(fl.Step).Phase == phase {
+		// A step that started may have made its changes before it was
+		// killed or stopped, so it is undone too; undoing is idempotent.
+		steps = append(steps, e.step(fl.Step))
+	}
 	for i := len(st.prog.Completed) - 1; i >= 0; i-- {
 		s := e.step(st.prog.Completed[i])
 		switch {
@@ -174,7 +179,10 @@ func (e *Engine) keptOnRollback(s *plan.Step) bool {
 func (e *Engine) rollbackChange(ctx context.Context, s *plan.Step, report *RollbackReport, restored *[]RestoredListener) (*Change, error) {
 	switch s.Kind {
 	case plan.StepFlipRoute:
-		return e.routeChange(ctx, "rollback", s.Route, s.Gateway, s.SectionName, s.FromSection)
+		if e.addsParentRef(s) {
+			return e.routeChange(ctx, "rollback", s.Route, s.Gateway, s.SectionName, "", refRemove)
+		}
+		return e.routeChange(ctx, "rollback", s.Route, s.Gateway, s.SectionName, s.FromSection, refMove)
 	case plan.StepAddListener:
 		if s.Listener != nil {
 			ns, _ := splitKey(s.Gateway)

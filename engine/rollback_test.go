@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -40,7 +39,6 @@ func routeSections(t *testing.T, w *testWorld, app string) []string {
 
 func TestRollbackRevertsRouteAndListener(t *testing.T) {
 	w := newTestWorld(t, testObjects()...)
-	w.renewEvery = 48 * time.Hour
 	store := &MemoryStore{}
 	runUntil(t, w, store, "2")
 	if got := routeSections(t, w, "blog"); got[0] != "https-blog" {
@@ -92,7 +90,6 @@ func TestRollbackRevertsRouteAndListener(t *testing.T) {
 
 func TestRollbackRefusesEarlierPhase(t *testing.T) {
 	w := newTestWorld(t, testObjects()...)
-	w.renewEvery = 48 * time.Hour
 	store := &MemoryStore{}
 	runUntil(t, w, store, "2")
 	if _, err := newTestEngine(t, w, testPlan(), Options{Store: store}).Rollback(context.Background(), 1); err == nil {
@@ -102,7 +99,6 @@ func TestRollbackRefusesEarlierPhase(t *testing.T) {
 
 func TestRollbackPhase4RestoresWildcard(t *testing.T) {
 	w := newTestWorld(t, testObjects()...)
-	w.renewEvery = 48 * time.Hour
 	store := &MemoryStore{}
 	runUntil(t, w, store, "")
 	if got := listenerNames(getGateway(t, w, "external")); slices.Contains(got, "https") {
@@ -141,7 +137,6 @@ func TestRollbackPhase4RestoresWildcard(t *testing.T) {
 
 func TestRollbackDryRunChangesNothing(t *testing.T) {
 	w := newTestWorld(t, testObjects()...)
-	w.renewEvery = 48 * time.Hour
 	store := &MemoryStore{}
 	runUntil(t, w, store, "2")
 	before := versions(t, w)
@@ -164,5 +159,30 @@ func TestRollbackDryRunChangesNothing(t *testing.T) {
 	saved, _ := store.Load(context.Background())
 	if !slices.Contains(saved.Completed, "p2-add-listener-blog") {
 		t.Error("dry-run rollback changed the saved progress")
+	}
+}
+
+func TestRollbackAfterStopMidWave(t *testing.T) {
+	w := newTestWorld(t, testObjects()...)
+	w.failing["blog-tls"] = "Failed to finalize Order"
+	store := &MemoryStore{}
+	// The canary's route never moves because its Certificate fails: the
+	// run stops in p2-wait-ready-blog with the listener added.
+	stop := runToStop(t, w, Options{Store: store})
+	if stop.Step != "p2-wait-ready-blog" {
+		t.Fatalf("stopped at %s, want p2-wait-ready-blog", stop.Step)
+	}
+	if _, err := newTestEngine(t, w, testPlan(), Options{Store: store}).Rollback(context.Background(), 2); err != nil {
+		t.Fatalf("Rollback: %v", err)
+	}
+	if got := listenerNames(getGateway(t, w, "external")); !slices.Equal(got, []string{"http", "https"}) {
+		t.Errorf("external listeners = %v, want [http https]", got)
+	}
+	saved, _ := store.Load(context.Background())
+	if saved.InFlight != nil || saved.LastStop != nil {
+		t.Errorf("in flight %v, last stop %v; want both cleared", saved.InFlight, saved.LastStop)
+	}
+	if err := w.client.Get(context.Background(), client.ObjectKey{Namespace: "network", Name: "blog-tls"}, &cmv1.Certificate{}); err != nil {
+		t.Errorf("Certificate network/blog-tls: %v, want it left in place", err)
 	}
 }

@@ -30,16 +30,18 @@ func (e *Engine) observe(ctx context.Context, st *runState) error {
 	if err != nil {
 		return err
 	}
-	certObs, err := e.certificateRules(ctx, st)
+	certObs, settled, err := e.certificateRules(ctx, st)
 	if err != nil {
 		return err
 	}
 	obs = append(obs, certObs...)
-	msgObs, err := e.rateLimitMessages(ctx)
-	if err != nil {
-		return err
+	if !settled {
+		msgObs, err := e.rateLimitMessages(ctx)
+		if err != nil {
+			return err
+		}
+		obs = append(obs, msgObs...)
 	}
-	obs = append(obs, msgObs...)
 	obs = append(obs, e.retryRule(st)...)
 	if stop := e.newStop(obs, st.prog.Acknowledged); stop != nil {
 		return &stopSignal{stop: stop}
@@ -50,15 +52,18 @@ func (e *Engine) observe(ctx context.Context, st *runState) error {
 // certificateRules checks every Certificate in the cluster: a failed one
 // of a wave that started at least failedCertificateGrace ago fires
 // failed-certificate, and more than maxStuckCertificates failed or pending
-// longer than the ready timeout fire too-many-pending.
-func (e *Engine) certificateRules(ctx context.Context, st *runState) ([]observation, error) {
+// longer than the ready timeout fire too-many-pending. A rate-limit error
+// in any condition message fires rate-limited. It also reports whether all
+// Certificates are settled: Ready, not issuing and without a failure.
+func (e *Engine) certificateRules(ctx context.Context, st *runState) ([]observation, bool, error) {
 	list := &cmv1.CertificateList{}
 	if err := e.client.List(ctx, list); err != nil {
-		return nil, fmt.Errorf("list Certificates: %w", err)
+		return nil, false, fmt.Errorf("list Certificates: %w", err)
 	}
 	now := e.clock.Now()
 	var obs []observation
 	var stuck []string
+	settled := true
 	for i := range list.Items {
 		c := &list.Items[i]
 		key := c.Namespace + "/" + c.Name
@@ -71,12 +76,15 @@ func (e *Engine) certificateRules(ctx context.Context, st *runState) ([]observat
 		if s.failed || (!s.ready && now.Sub(s.pendingSince) >= e.readyTimeout(nil)) {
 			stuck = append(stuck, "Certificate/"+key)
 		}
-		if !s.ready {
-			for _, m := range s.messages {
-				if rateLimitPattern.MatchString(m) {
-					obs = append(obs, observation{rule: RuleRateLimited, objects: []string{"Certificate/" + key}, state: m,
-						reason: "Certificate " + key + " reports a rate-limit error: " + m})
-				}
+		if !s.ready || s.issuing || c.Status.LastFailureTime != nil {
+			settled = false
+		}
+		// cert-manager copies a failed order's error into the Issuing
+		// condition, also when a renewal fails and Ready stays True.
+		for _, m := range s.messages {
+			if rateLimitPattern.MatchString(m) {
+				obs = append(obs, observation{rule: RuleRateLimited, objects: []string{"Certificate/" + key}, state: m,
+					reason: "Certificate " + key + " reports a rate-limit error: " + m})
 			}
 		}
 		wave := st.prog.Ledger.find(e.index.certWave[key])
@@ -96,12 +104,14 @@ func (e *Engine) certificateRules(ctx context.Context, st *runState) ([]observat
 			reason: fmt.Sprintf("%d Certificates are failing or pending longer than %s (at most %d allowed)", len(stuck), e.readyTimeout(nil), maxStuckCertificates),
 		})
 	}
-	return obs, nil
+	return obs, settled, nil
 }
 
 // rateLimitMessages looks for rate-limit errors on CertificateRequests
 // (condition messages) and ACME Orders (status.reason). A world whose
-// client does not know those kinds is skipped.
+// client does not serve those kinds is skipped. observe calls it only while
+// some Certificate is not settled, because an error there also leaves its
+// Certificate issuing or failed.
 func (e *Engine) rateLimitMessages(ctx context.Context) ([]observation, error) {
 	var obs []observation
 	requests := &cmv1.CertificateRequestList{}

@@ -50,7 +50,6 @@ func assertNothingDeleted(t *testing.T, w *testWorld, certificates ...string) {
 
 func TestStopFailedCertificate(t *testing.T) {
 	w := newTestWorld(t, testObjects()...)
-	w.renewEvery = 48 * time.Hour
 	w.failing["blog-tls"] = "Failed to finalize Order: 400 urn:ietf:params:acme:error:unauthorized"
 	store := &MemoryStore{}
 	stop := runToStop(t, w, Options{Store: store})
@@ -170,7 +169,6 @@ func TestStopRateLimitedMessage(t *testing.T) {
 
 func TestStopRepeatedRetries(t *testing.T) {
 	w := newTestWorld(t, testObjects()...)
-	w.renewEvery = 48 * time.Hour
 	w.authzFailures["git-tls"] = true
 	w.authzFailures["docs-tls"] = true
 	stop := runToStop(t, w, Options{})

@@ -77,6 +77,7 @@ func newSSAClient(scheme *runtime.Scheme, objs ...client.Object) *ssaClient {
 		WithScheme(scheme).
 		WithObjectTracker(tracker).
 		WithObjects(objs...).
+		WithStatusSubresource(&cmv1.Certificate{}, &gwv1.Gateway{}, &gwv1.HTTPRoute{}).
 		WithInterceptorFuncs(interceptor.Funcs{
 			Apply: func(ctx context.Context, c client.WithWatch, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
 				o := &client.ApplyOptions{}

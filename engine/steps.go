@@ -63,7 +63,11 @@ func (e *Engine) stepChanges(ctx context.Context, st *runState, step *plan.Step)
 		ch, err := e.certificateChange(step)
 		return single(ch, err)
 	case plan.StepFlipRoute:
-		ch, err := e.routeChange(ctx, step.ID, step.Route, step.Gateway, step.FromSection, step.SectionName)
+		edit := refMove
+		if e.addsParentRef(step) {
+			edit = refAdd
+		}
+		ch, err := e.routeChange(ctx, step.ID, step.Route, step.Gateway, step.FromSection, step.SectionName, edit)
 		return single(ch, err)
 	case plan.StepDeleteCert:
 		if step.Certificate == "" {
@@ -83,6 +87,26 @@ func (e *Engine) stepChanges(ctx context.Context, st *runState, step *plan.Step)
 		return nil, nil
 	}
 	return nil, fmt.Errorf("invalid plan: step %s has unknown kind %q", step.ID, step.Kind)
+}
+
+// addsParentRef reports whether a flip-route step adds a parentRef rather
+// than moving one: the plan leaves FromSection empty on the later flips of
+// a route that serves several hosts, after an earlier step of the plan
+// moved the route's parentRef.
+func (e *Engine) addsParentRef(step *plan.Step) bool {
+	if step.FromSection != "" {
+		return false
+	}
+	for i := range e.plan.Steps {
+		s := &e.plan.Steps[i]
+		if s.ID == step.ID {
+			return false
+		}
+		if s.Kind == plan.StepFlipRoute && s.Route == step.Route && s.Gateway == step.Gateway {
+			return true
+		}
+	}
+	return false
 }
 
 func single(ch *Change, err error) ([]*Change, error) {
@@ -143,14 +167,23 @@ func (e *Engine) stepGate(ctx context.Context, st *runState, step *plan.Step) er
 // was not forced past, and checks that the cluster serves the Gateway API
 // and cert-manager kinds the plan needs.
 func (e *Engine) preflight(ctx context.Context) error {
-	var blockers []string
+	var blockers, objects []string
 	for _, f := range e.plan.Findings {
-		if f.Severity == plan.SeverityBlocker {
-			blockers = append(blockers, f.ID)
+		if f.Severity == plan.SeverityBlocker && !slices.Contains(e.opts.AcceptFindings, f.ID) {
+			if !slices.Contains(blockers, f.ID) {
+				blockers = append(blockers, f.ID)
+			}
+			objects = append(objects, f.Objects...)
 		}
 	}
 	if len(blockers) > 0 {
-		return fmt.Errorf("preflight: the plan has blocker findings (%s): fix them and plan again", strings.Join(blockers, ", "))
+		return &stopSignal{stop: &Stop{
+			Rule:    RulePreflightBlocker,
+			Reason:  fmt.Sprintf("the plan has blocker findings (%s): fix them and plan again, or accept each one knowingly", strings.Join(blockers, ", ")),
+			Objects: objects,
+			At:      e.clock.Now(),
+			Next:    fmt.Sprintf("certwave run --plan %s --accept-finding %s", e.planFile(), blockers[0]),
+		}}
 	}
 	if b := e.plan.Breach; b != nil && !e.plan.Options.Force {
 		return fmt.Errorf("preflight: the plan exceeds %s for %s at %s: plan again with other waves, or force it", b.Limit, b.Key, b.At.Format("2006-01-02 15:04"))
@@ -231,6 +264,15 @@ func (e *Engine) waitReady(ctx context.Context, st *runState, step *plan.Step, c
 		return err
 	}
 	reason := fmt.Sprintf("not ready after %s: %s", e.readyTimeout(step), strings.Join(pending, "; "))
+	if len(notReady) > maxStuckCertificates {
+		// More than the cluster-wide maximum stuck at once points at a
+		// systemic cause (a slow or unreachable ACME server), which the
+		// cluster-wide rule names better than a failed wave does.
+		return &stopSignal{stop: &Stop{
+			Rule: RuleTooManyPending, Reason: fmt.Sprintf("%d Certificates %s", len(notReady), reason), Objects: notReady,
+			At: e.clock.Now(), Next: e.nextCommand(RuleTooManyPending), Step: step.ID,
+		}}
+	}
 	if len(notReady) > 0 {
 		return &stopSignal{stop: &Stop{
 			Rule: RuleFailedCertificate, Reason: "Certificates " + reason, Objects: notReady,

@@ -17,6 +17,9 @@ const (
 	RuleRepeatedRetries   = "repeated-retries"
 	RuleAmbiguousShimTest = "ambiguous-shim-test"
 	RuleGateFailed        = "gate-failed"
+	// RulePreflightBlocker stops before any change when the plan has a
+	// blocker finding the operator has not accepted.
+	RulePreflightBlocker = "preflight-blocker"
 )
 
 // Thresholds of the stop rules.

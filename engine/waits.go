@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +17,16 @@ import (
 // check holds, the deadline passes or a stop rule fires. It runs check at
 // least once and reports whether it held.
 func (e *Engine) poll(ctx context.Context, st *runState, deadline time.Time, check func(context.Context) (bool, error)) (bool, error) {
+	return e.pollEvery(ctx, st, e.opts.PollInterval, deadline, check)
+}
+
+// longWaitInterval paces soaks and waits for a step's start time, which
+// last hours or days: often enough for the 5-minute stop rules, seldom
+// enough that a week of waiting stays cheap on every world.
+const longWaitInterval = 5 * time.Minute
+
+// pollEvery is poll with its own interval.
+func (e *Engine) pollEvery(ctx context.Context, st *runState, interval time.Duration, deadline time.Time, check func(context.Context) (bool, error)) (bool, error) {
 	for {
 		if err := e.observe(ctx, st); err != nil {
 			return false, err
@@ -30,7 +39,7 @@ func (e *Engine) poll(ctx context.Context, st *runState, deadline time.Time, che
 		if !now.Before(deadline) {
 			return false, nil
 		}
-		if err := e.clock.Sleep(ctx, min(e.opts.PollInterval, deadline.Sub(now))); err != nil {
+		if err := e.clock.Sleep(ctx, min(interval, deadline.Sub(now))); err != nil {
 			return false, err
 		}
 	}
@@ -43,7 +52,7 @@ func (e *Engine) waitUntil(ctx context.Context, st *runState, at time.Time) erro
 		return nil
 	}
 	e.log.Info("waiting for the step's start time", "until", at)
-	_, err := e.poll(ctx, st, at, func(context.Context) (bool, error) { return false, nil })
+	_, err := e.pollEvery(ctx, st, max(e.opts.PollInterval, longWaitInterval), at, func(context.Context) (bool, error) { return false, nil })
 	return err
 }
 
@@ -63,7 +72,7 @@ func (e *Engine) soak(ctx context.Context, st *runState, step *plan.Step) error 
 		hosts = e.migratedHosts(st)
 	}
 	end := st.prog.InFlight.StartedAt.Add(step.Duration)
-	_, err := e.poll(ctx, st, end, func(ctx context.Context) (bool, error) {
+	_, err := e.pollEvery(ctx, st, max(e.opts.PollInterval, longWaitInterval), end, func(ctx context.Context) (bool, error) {
 		failures, err := e.probeHosts(ctx, hosts)
 		if err != nil {
 			return false, err
@@ -102,39 +111,6 @@ func (e *Engine) probeGate(ctx context.Context, st *runState, step *plan.Step) e
 		return err
 	}
 	return e.gateStop(step, "TLS probe failed: "+strings.Join(failures, "; "), failures...)
-}
-
-// observeRenewal waits until the canary's Certificate is issued again: its
-// status.revision passes the value read when the step started, or the
-// ledger records an issuance for it since then. The step's duration is the
-// timeout.
-func (e *Engine) observeRenewal(ctx context.Context, st *runState, step *plan.Step) error {
-	key := e.stepCertificate(step)
-	if key == "" || step.Duration <= 0 {
-		return fmt.Errorf("invalid plan: step %s needs a Certificate (or host) and a duration", step.ID)
-	}
-	fl := st.prog.InFlight
-	baseline, ok := fl.Baseline["revision"]
-	if !ok {
-		rev, err := e.certificateRevision(ctx, key)
-		if err != nil {
-			return err
-		}
-		baseline = strconv.Itoa(rev)
-		fl.Baseline = map[string]string{"revision": baseline}
-		if err := e.save(ctx, st); err != nil {
-			return err
-		}
-	}
-	base, _ := strconv.Atoi(baseline)
-	renewed, err := e.poll(ctx, st, fl.StartedAt.Add(step.Duration), func(ctx context.Context) (bool, error) {
-		rev, err := e.certificateRevision(ctx, key)
-		return rev > base || st.issuedSince(key, fl.StartedAt), err
-	})
-	if err != nil || renewed {
-		return err
-	}
-	return e.gateStop(step, fmt.Sprintf("no renewal of Certificate %s within %s (revision still %d)", key, step.Duration, base), "Certificate/"+key)
 }
 
 // stepCertificate returns the Certificate a step concerns: step.Certificate,

@@ -41,10 +41,6 @@ type testWorld struct {
 	// authzFailures are Certificate names whose first order has a failed
 	// authorization before it is issued.
 	authzFailures map[string]bool
-	// renewEvery re-issues every ready ACME Certificate this long after its
-	// last issuance; zero never renews.
-	renewEvery time.Duration
-	issuedAt   map[string]time.Time
 }
 
 type testClock struct {
@@ -75,7 +71,6 @@ func newTestWorld(t *testing.T, objs ...client.Object) *testWorld {
 		clock:         &testClock{now: testStart},
 		failing:       map[string]string{},
 		authzFailures: map[string]bool{},
-		issuedAt:      map[string]time.Time{},
 	}
 	w.clock.onSleep = w.reconcile
 	w.reconcile()
@@ -131,6 +126,16 @@ func (w *testWorld) Probe(ctx context.Context, host, _ string) (ProbeResult, err
 		}
 	}
 	return res, nil
+}
+
+// issuing reports whether a renewal was triggered (Issuing=True).
+func issuing(c *cmv1.Certificate) bool {
+	for _, cond := range c.Status.Conditions {
+		if cond.Type == cmv1.CertificateConditionIssuing {
+			return cond.Status == cmmeta.ConditionTrue
+		}
+	}
+	return false
 }
 
 func ready(c *cmv1.Certificate) bool {
@@ -203,7 +208,8 @@ func (w *testWorld) event(ctx context.Context, gw *gwv1.Gateway, reason, message
 }
 
 // issueCertificates plays cert-manager: each Certificate without status is
-// issued (or failed, when listed in failing) and gets its Secret.
+// issued (or failed, when listed in failing) and gets its Secret, and a
+// ready one with Issuing=True is issued again.
 func (w *testWorld) issueCertificates(ctx context.Context) {
 	certs := &cmv1.CertificateList{}
 	w.must(w.client.List(ctx, certs))
@@ -222,11 +228,11 @@ func (w *testWorld) issueCertificates(ctx context.Context) {
 					{Type: cmv1.CertificateConditionReady, Status: cmmeta.ConditionFalse, Reason: "Failed", Message: msg, LastTransitionTime: ptr.To(metav1.NewTime(w.clock.now))},
 					{Type: cmv1.CertificateConditionIssuing, Status: cmmeta.ConditionFalse, Reason: "Failed", Message: msg},
 				}
-				w.must(w.client.Update(ctx, c))
+				w.must(w.client.Status().Update(ctx, c))
 			}
 			continue
 		}
-		renew := w.renewEvery > 0 && acme && ready(c) && !w.clock.now.Before(w.issuedAt[key].Add(w.renewEvery))
+		renew := ready(c) && issuing(c)
 		if ready(c) && !renew {
 			continue
 		}
@@ -238,7 +244,6 @@ func (w *testWorld) issueCertificates(ctx context.Context) {
 				ACMEEvent{At: w.clock.now, Type: ACMEOrder, Names: c.Spec.DNSNames, Certificate: key, Renewal: renew},
 				ACMEEvent{At: w.clock.now, Type: ACMEIssued, Names: c.Spec.DNSNames, Certificate: key, Renewal: renew})
 		}
-		w.issuedAt[key] = w.clock.now
 		rev := 1
 		if c.Status.Revision != nil {
 			rev = *c.Status.Revision + 1
@@ -250,7 +255,7 @@ func (w *testWorld) issueCertificates(ctx context.Context) {
 			Conditions: []cmv1.CertificateCondition{{Type: cmv1.CertificateConditionReady, Status: cmmeta.ConditionTrue,
 				Reason: "Ready", Message: "Certificate is up to date and has not expired", LastTransitionTime: ptr.To(metav1.NewTime(w.clock.now))}},
 		}
-		w.must(w.client.Update(ctx, c))
+		w.must(w.client.Status().Update(ctx, c))
 		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: c.Namespace, Name: c.Spec.SecretName},
 			Type: corev1.SecretTypeTLS, Data: map[string][]byte{"tls.crt": []byte("cert"), "tls.key": []byte("key")}}
 		if err := w.client.Create(ctx, secret); err != nil && !apierrors.IsAlreadyExists(err) {
@@ -284,7 +289,7 @@ func (w *testWorld) setGatewayStatus(ctx context.Context) {
 			status = append(status, gwv1.ListenerStatus{Name: l.Name, Conditions: conds, SupportedKinds: []gwv1.RouteGroupKind{}})
 		}
 		gw.Status.Listeners = status
-		w.must(w.client.Update(ctx, gw))
+		w.must(w.client.Status().Update(ctx, gw))
 	}
 }
 
@@ -308,7 +313,7 @@ func (w *testWorld) setRouteStatus(ctx context.Context) {
 			r.Status.Parents = append(r.Status.Parents, gwv1.RouteParentStatus{ParentRef: ref, ControllerName: "example.com/gateway",
 				Conditions: []metav1.Condition{{Type: "Accepted", Status: accepted, Reason: "Accepted", LastTransitionTime: metav1.NewTime(w.clock.now)}}})
 		}
-		w.must(w.client.Update(ctx, r))
+		w.must(w.client.Status().Update(ctx, r))
 	}
 }
 

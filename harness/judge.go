@@ -96,7 +96,7 @@ func (r *run) judge(ctx context.Context) []string {
 		if err != nil {
 			failf("reading ACME events: %v", err)
 		}
-		fails = append(fails, judgeRenewals(events, e.Renewals)...)
+		fails = append(fails, judgeRenewals(events, e.Renewals, r.end)...)
 		if e.CTExposed != nil {
 			fails = append(fails, r.judgeCT(events, *e.CTExposed)...)
 		}
@@ -115,6 +115,9 @@ func (r *run) judgeStop() []string {
 		fails = append(fails, fmt.Sprintf("expected a stop by rule %s, but the run did not stop", want))
 	case want != "none" && r.stop.Rule != want:
 		fails = append(fails, fmt.Sprintf("stopped by rule %s (%s), expected %s", r.stop.Rule, r.stop.Reason, want))
+	}
+	if len(r.s.Expect.Stops) > 0 && strings.Join(r.stops, ",") != strings.Join(r.s.Expect.Stops, ",") {
+		fails = append(fails, fmt.Sprintf("stops were [%s], expected [%s]", strings.Join(r.stops, ", "), strings.Join(r.s.Expect.Stops, ", ")))
 	}
 	if r.s.Expect.SecretsKept && r.stop != nil && !r.kept {
 		fails = append(fails, "a Certificate or Secret that existed before the run was gone at the stop")
@@ -221,15 +224,21 @@ func describe(m scenarios.TraceMatch) string {
 	return fmt.Sprintf("kind=%q object~%q detail~%q", m.Kind, m.Object, m.Detail)
 }
 
-// judgeRenewals checks the time between issuances of each Certificate.
-func judgeRenewals(events []engine.ACMEEvent, want []scenarios.RenewalExpect) []string {
+// judgeRenewals checks the time between issuances of each Certificate
+// after the engine finished: from the last issuance of the run (which may
+// be the canary's triggered renewal) to the natural renewals that follow.
+func judgeRenewals(events []engine.ACMEEvent, want []scenarios.RenewalExpect, end time.Time) []string {
 	var fails []string
 	for _, rw := range want {
 		var times []time.Time
 		for _, ev := range events {
-			if ev.Type == engine.ACMEIssued && ev.Certificate == rw.Certificate {
-				times = append(times, ev.At)
+			if ev.Type != engine.ACMEIssued || ev.Certificate != rw.Certificate {
+				continue
 			}
+			if !ev.At.After(end) {
+				times = times[:0]
+			}
+			times = append(times, ev.At)
 		}
 		if len(times) < 2 {
 			fails = append(fails, fmt.Sprintf("%s issued %d times, expected at least one renewal", rw.Certificate, len(times)))

@@ -32,6 +32,9 @@ type Options struct {
 	Seed int64
 	// Log receives the world's log; nil discards it.
 	Log io.Writer
+	// Trace, when set, receives each scenario's world trace, one event a
+	// line after a "# scenario" header.
+	Trace io.Writer
 	// Fixtures is the folder $CERTWAVE_FIXTURES stands for in scenario
 	// paths.
 	Fixtures string
@@ -57,6 +60,7 @@ type run struct {
 	start   time.Time
 	result  *Result
 	stop    *engine.Stop
+	stops   []string
 	engine  engine.Result
 	kills   int
 	before  map[string]bool // Certificates and Secrets before the run
@@ -101,6 +105,12 @@ func Run(ctx context.Context, s *scenarios.Scenario, opts Options) Result {
 	}
 	if r.stop != nil {
 		res.Stop = r.stop.Rule
+	}
+	if opts.Trace != nil && r.world != nil {
+		fmt.Fprintf(opts.Trace, "# %s (world %s, seed %d)\n", s.Name, opts.World, seed)
+		for _, ev := range r.world.Trace() {
+			fmt.Fprintf(opts.Trace, "%s %s %s %s\n", ev.At.Format(time.RFC3339), ev.Kind, ev.Object, ev.Detail)
+		}
 	}
 	res.Wall = time.Since(wallStart)
 	return res
@@ -166,7 +176,11 @@ func (r *run) drive(ctx context.Context) error {
 	for _, id := range r.s.Run.KillAfter {
 		killAfter[id] = true
 	}
-	resumed := false
+	resumes := 0
+	maxResumes := r.s.Run.MaxResumes
+	if maxResumes == 0 {
+		maxResumes = 1
+	}
 	var eng *engine.Engine
 	for attempt := 0; ; attempt++ {
 		if attempt > len(r.plan.Steps)+5 {
@@ -174,8 +188,9 @@ func (r *run) drive(ctx context.Context) error {
 		}
 		var err error
 		eng, err = engine.New(r.world, r.plan, engine.Options{
-			Store: store,
-			Until: r.s.Run.Until,
+			Store:          store,
+			Until:          r.s.Run.Until,
+			AcceptFindings: r.s.Run.Accept,
 			StopAfterStep: func(id string) bool {
 				stepsDone++
 				if killAfter[id] {
@@ -198,6 +213,10 @@ func (r *run) drive(ctx context.Context) error {
 		}
 		r.engine = res
 		if res.Stopped != nil {
+			r.stops = append(r.stops, res.Stopped.Rule)
+			if r.stop != nil {
+				r.note("stopped again by %s at %s: %s", res.Stopped.Rule, res.Stopped.At.Format(time.RFC3339), res.Stopped.Reason)
+			}
 			if r.stop == nil {
 				r.stop = res.Stopped
 				r.note("stopped by %s at %s: %s", res.Stopped.Rule, res.Stopped.At.Format(time.RFC3339), res.Stopped.Reason)
@@ -207,8 +226,8 @@ func (r *run) drive(ctx context.Context) error {
 				}
 				r.kept = subset(r.before, after)
 			}
-			if r.s.Run.ResumeAfter > 0 && !resumed {
-				resumed = true
+			if r.s.Run.ResumeAfter > 0 && resumes < maxResumes {
+				resumes++
 				if err := r.world.Clock().Sleep(ctx, r.s.Run.ResumeAfter.D()); err != nil {
 					return err
 				}
@@ -223,6 +242,11 @@ func (r *run) drive(ctx context.Context) error {
 	r.end = r.world.Clock().Now()
 
 	if r.s.Run.Rollback > 0 {
+		if d := r.s.Run.RollbackAfter.D(); d > 0 {
+			if err := r.world.Clock().Sleep(ctx, d); err != nil {
+				return err
+			}
+		}
 		before := r.world.ACMEOrders()
 		report, err := eng.Rollback(ctx, r.s.Run.Rollback)
 		if err != nil {
@@ -283,6 +307,9 @@ func (r *run) inventory() (*topology.Inventory, error) {
 			Name: cp.Name, Kind: cp.Kind, Gateway: cp.Gateway, ServerName: cp.ServerName, Hostnames: cp.Hostnames,
 		})
 	}
+	if t.GatewayAPIEnabled != nil {
+		inv.CertManager.GatewayAPIEnabled = *t.GatewayAPIEnabled
+	}
 	if len(t.ClientPaths) > 0 {
 		inv.Finalize()
 	}
@@ -317,6 +344,9 @@ func (r *run) planOptions() (plan.Options, error) {
 	}
 	if ps.Duration != 0 {
 		o.Duration = ps.Duration.D()
+	}
+	if ps.RenewBefore != 0 {
+		o.RenewBefore = ps.RenewBefore.D()
 	}
 	if ps.Profile != "" {
 		o.Profile = ps.Profile

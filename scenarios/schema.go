@@ -43,6 +43,9 @@ type Topology struct {
 	// ClientPaths are added to the inventory, for example a tunnel with a
 	// fixed origin server name.
 	ClientPaths []ClientPath `yaml:"clientPaths"`
+	// GatewayAPIEnabled overrides the inventory's cert-manager setting, as
+	// an operator who fixed that finding before planning would.
+	GatewayAPIEnabled *bool `yaml:"gatewayAPIEnabled"`
 }
 
 // GitOpsTree is a GitOps directory; Dir may start with $CERTWAVE_FIXTURES.
@@ -86,6 +89,7 @@ type PlanSpec struct {
 	CanarySoak       *Duration `yaml:"canarySoak"`
 	InternalBatch    int       `yaml:"internalBatch"`
 	Duration         Duration  `yaml:"duration"`
+	RenewBefore      Duration  `yaml:"renewBefore"`
 	Profile          string    `yaml:"profile"`
 	Reserve          *int64    `yaml:"reserve"`
 	Force            bool      `yaml:"force"`
@@ -124,9 +128,16 @@ type RunSpec struct {
 	KillAfter []string `yaml:"killAfter"`
 	// KillEvery kills the engine after every Nth step and resumes it.
 	KillEvery int `yaml:"killEvery"`
-	// Resume resumes a stopped run once, at this offset after the stop
-	// (for example after the rate limit refilled).
+	// ResumeAfter resumes a stopped run this long after the stop (for
+	// example after the rate limit refilled), at most MaxResumes times
+	// (default 1).
 	ResumeAfter Duration `yaml:"resumeAfter"`
+	MaxResumes  int      `yaml:"maxResumes"`
+	// Accept lists blocker findings the operator accepts, so the engine's
+	// preflight does not stop on them.
+	Accept []string `yaml:"accept"`
+	// RollbackAfter waits this long after the run before the rollback.
+	RollbackAfter Duration `yaml:"rollbackAfter"`
 	// Rollback rolls back this phase after the run (zero: none).
 	Rollback int `yaml:"rollback"`
 	// ObserveFor keeps the world running after the engine finished, to
@@ -148,9 +159,11 @@ type Expect struct {
 	Findings []string `yaml:"findings"`
 	// NoFindings must not be reported.
 	NoFindings []string `yaml:"noFindings"`
-	// Stop expects the engine to stop on this rule; "none" expects it to
-	// finish.
+	// Stop expects the engine's first stop to be on this rule; "none"
+	// expects it to finish without stopping.
 	Stop string `yaml:"stop"`
+	// Stops lists every stop of the run in order, resumes included.
+	Stops []string `yaml:"stops"`
 	// MaxACMEOrders bounds the ACME orders of the whole run.
 	MaxACMEOrders *int `yaml:"maxACMEOrders"`
 	// MinACMEOrders bounds them from below.

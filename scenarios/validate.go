@@ -20,7 +20,7 @@ var (
 	cmVersions  = []string{"", "v1.17", "v1.21"}
 	egVersions  = []string{"", "1.8", "1.9"}
 	clientKinds = []string{"direct", "fixed-sni"}
-	stopRules   = []string{"", "none", "failed-certificate", "too-many-pending", "rate-limited", "repeated-retries", "ambiguous-shim-test"}
+	stopRules   = []string{"", "none", "failed-certificate", "too-many-pending", "rate-limited", "repeated-retries", "ambiguous-shim-test", "preflight-blocker", "gate-failed"}
 	untilValues = []string{"", "phase0", "phase1", "phase2", "phase3", "phase4"}
 	knownNeeds  = []string{"compressed-backoff", "compressed-dns01", "short-renew-before", "gateway-data-plane"}
 )
@@ -145,6 +145,12 @@ func validate(s *Scenario, root *yaml.Node) []string {
 	}
 
 	v.oneOf("expect.stop", s.Expect.Stop, stopRules)
+	for i, rule := range s.Expect.Stops {
+		v.oneOf(fmt.Sprintf("expect.stops[%d]", i), rule, stopRules[2:])
+	}
+	if s.Run.MaxResumes < 0 {
+		v.fail("run.maxResumes", "must not be negative")
+	}
 	if s.Expect.MinAvailability != nil && (*s.Expect.MinAvailability < 0 || *s.Expect.MinAvailability > 1) {
 		v.fail("expect.minAvailability", "must be between 0 and 1")
 	}
@@ -171,7 +177,7 @@ func validate(s *Scenario, root *yaml.Node) []string {
 func (s *Scenario) hasExpectation() bool {
 	e := s.Expect
 	return e.PlanRefused != "" || e.LockedOut != nil || len(e.Findings) > 0 || len(e.NoFindings) > 0 ||
-		e.Stop != "" || e.MaxACMEOrders != nil || e.MinACMEOrders != nil || e.MinAvailability != nil ||
+		e.Stop != "" || len(e.Stops) > 0 || e.MaxACMEOrders != nil || e.MinACMEOrders != nil || e.MinAvailability != nil ||
 		len(e.Unavailable) > 0 || len(e.Unreachable) > 0 || e.EndState != nil || len(e.Trace) > 0 ||
 		len(e.NoTrace) > 0 || len(e.Renewals) > 0 || e.RollbackOrders != nil || e.CTExposed != nil ||
 		e.MaxDays != nil || e.MinDays != nil || e.Completed || e.SecretsKept

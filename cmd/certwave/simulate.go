@@ -21,6 +21,7 @@ type simulateFlags struct {
 	labels   []string
 	report   string
 	logFile  string
+	trace    string
 	output   string
 }
 
@@ -54,6 +55,7 @@ replays it.`,
 	fl.StringArrayVar(&f.labels, "label", nil, "run only scenarios carrying this label; repeatable")
 	fl.StringVar(&f.report, "report", "", "write a Markdown report to this file")
 	fl.StringVar(&f.logFile, "log", "", "write the worlds' logs (the seed and options first) to this file")
+	fl.StringVar(&f.trace, "trace", "", "write each scenario's world trace (virtual times, one event a line) to this file")
 	fl.StringVarP(&f.output, "output", "o", formatTable, "output format: table or json")
 	return cmd
 }
@@ -75,9 +77,18 @@ func runSimulate(cmd *cobra.Command, f *simulateFlags) error {
 		defer file.Close()
 		log = file
 	}
+	var trace io.Writer
+	if f.trace != "" {
+		file, err := os.Create(f.trace)
+		if err != nil {
+			return err
+		}
+		defer file.Close()
+		trace = file
+	}
 	stderr := cmd.ErrOrStderr()
 	fmt.Fprintf(stderr, "certwave simulate: world %s, seed %d, %d scenarios\n", f.world, f.seed, len(list))
-	results := harness.RunSuite(cmd.Context(), list, harness.Options{World: f.world, Seed: f.seed, Log: log},
+	results := harness.RunSuite(cmd.Context(), list, harness.Options{World: f.world, Seed: f.seed, Log: log, Trace: trace},
 		func(r harness.Result) {
 			fmt.Fprintf(stderr, "  %-28s %s (%s)\n", r.Scenario, r.Verdict, r.Wall.Round(1e6))
 		})

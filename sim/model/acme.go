@@ -3,7 +3,6 @@ package model
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -16,20 +15,6 @@ import (
 
 	"github.com/certwave/certwave/engine"
 	"github.com/certwave/certwave/ratelimit"
-)
-
-// DNS01 timing of cert-manager v1.21.2: after the self-check finds the
-// record, the challenge worker sleeps a fixed 60 s (the record's TTL,
-// pkg/issuer/acme/dns/dns.go) before accepting the challenge. HTTP01 has no
-// such wait.
-const (
-	dns01Wait = 60 * time.Second
-	// validationTime is how long Let's Encrypt takes to validate an
-	// accepted challenge; a model estimate.
-	validationTime = time.Second
-	// maxPropagationJitter bounds the seeded DNS propagation delay before
-	// the self-check passes; a model estimate.
-	maxPropagationJitter = 4
 )
 
 // cert-manager retries an ACME request that failed with a server error
@@ -118,6 +103,9 @@ func (w *World) acmeProfile(issuer *issuerView) string {
 
 // startOrder creates the Order for the request in flight and sends it to
 // Let's Encrypt.
+//
+// NOTE: the model keeps challenges in memory and creates no Challenge
+// objects, so readers of the API find Orders but never Challenges.
 func (a *acmeModel) startOrder(c *cmapi.Certificate, st *certState, issuer *issuerView) {
 	w := a.w
 	iss := st.issuing
@@ -205,7 +193,7 @@ func (a *acmeModel) createOrder(o *acmeOrder) {
 	}
 }
 
-// refuse records a 429 rateLimited answer. cert-manager marks the Order
+// refuse records a 429 rateLimited response. cert-manager marks the Order
 // errored without retrying or reading Retry-After, and the Certificate
 // backs off.
 func (a *acmeModel) refuse(o *acmeOrder, d ratelimit.Decision) {
@@ -225,129 +213,6 @@ func (a *acmeModel) refuse(o *acmeOrder, d ratelimit.Decision) {
 	w.record(traceACME, "Order/"+o.name, "refused: %s", detail)
 	w.setOrderState(o, cmacme.Errored, "Failed to create Order: "+detail)
 	w.failIssuance(o.namespace, o.certName, o.st, "Failed to create Order: "+detail)
-}
-
-// selfCheckPassed queues the challenge for a worker: the 60 s DNS01 wait
-// runs inside one of cert-manager's challenge workers.
-func (a *acmeModel) selfCheckPassed(ch *challenge) {
-	if ch.order.iss.canceled || ch.order.failed {
-		return
-	}
-	if a.busy < a.w.opts.ConcurrentWorkers {
-		a.startWorker(ch)
-		return
-	}
-	a.waiting = append(a.waiting, ch)
-	a.w.record(traceChallenge, "Order/"+ch.order.name, "%s waits for a challenge worker (%d busy, %d queued)", ch.name, a.busy, len(a.waiting))
-}
-
-func (a *acmeModel) startWorker(ch *challenge) {
-	a.busy++
-	wait := time.Duration(0)
-	if ch.dns01 {
-		wait = dns01Wait
-	}
-	a.w.record(traceChallenge, "Order/"+ch.order.name, "%s self-check passed; accepting after %s", ch.name, wait)
-	a.w.sched.after(wait, func() { a.accept(ch) })
-}
-
-// accept frees the worker and lets Let's Encrypt validate.
-func (a *acmeModel) accept(ch *challenge) {
-	a.busy--
-	if len(a.waiting) > 0 {
-		next := a.waiting[0]
-		a.waiting = a.waiting[1:]
-		if next.order.iss.canceled || next.order.failed {
-			a.busy++
-			a.accept(next)
-		} else {
-			a.startWorker(next)
-		}
-	}
-	a.w.sched.after(validationTime, func() { a.validate(ch) })
-}
-
-// validate decides the authorization; a dns01-fail fault fails it.
-func (a *acmeModel) validate(ch *challenge) {
-	w := a.w
-	o := ch.order
-	if o.iss.canceled || o.failed {
-		return
-	}
-	now := w.sched.now
-	limits, err := a.limitsFor(o.issuer.spec.ACME.Server)
-	if err != nil {
-		w.recordError("rate limits of "+o.issuer.key(), err)
-		return
-	}
-	if f, ok := w.activeFault(FaultDNS01Fail, []string{ch.name}); ok {
-		limits.RecordAuthorizationFailure(now, o.account, ch.name)
-		msg := fmt.Sprintf("urn:ietf:params:acme:error:dns: No TXT record found at _acme-challenge.%s (fault %s)", ch.name, f.Kind)
-		a.addEvent(engine.ACMEEvent{Type: engine.ACMEAuthzFailed, Names: []string{ch.name}, Certificate: o.cert, Detail: msg})
-		w.record(traceACME, "Order/"+o.name, "authorization for %s failed: %s", ch.name, msg)
-		o.failed = true
-		w.setOrderState(o, cmacme.Invalid, msg)
-		w.failIssuance(o.namespace, o.certName, o.st, "Failed to finalize Order: "+msg)
-		return
-	}
-	limits.RecordAuthorizationSuccess(now, o.account, ch.name)
-	a.authorizations[o.account+"|"+ch.name] = now
-	w.record(traceChallenge, "Order/"+o.name, "authorization for %s valid", ch.name)
-	o.pending--
-	if o.pending == 0 {
-		a.finalize(o)
-	}
-}
-
-// finalize issues the certificate, after the delay of a delay-issuance
-// fault.
-func (a *acmeModel) finalize(o *acmeOrder) {
-	if f, ok := a.w.activeFault(FaultDelayIssuance, o.names); ok && f.Delay > 0 {
-		a.w.record(traceACME, "Order/"+o.name, "finalization delayed by %s (fault %s)", f.Delay, f.Kind)
-		a.w.sched.after(f.Delay, func() { a.issue(o) })
-		return
-	}
-	a.issue(o)
-}
-
-// issue signs the certificate with the profile's lifetime, notBefore one
-// hour in the past, spends the rate limits and completes the issuance.
-func (a *acmeModel) issue(o *acmeOrder) {
-	w := a.w
-	if o.iss.canceled || o.failed {
-		return
-	}
-	now := w.sched.now
-	limits, err := a.limitsFor(o.issuer.spec.ACME.Server)
-	if err != nil {
-		w.recordError("rate limits of "+o.issuer.key(), err)
-		return
-	}
-	renewal := limits.IsRenewal(now, o.names)
-	limits.RecordIssuance(now, ratelimit.Order{Account: o.account, Names: o.names})
-	notBefore := now.Add(-letsEncryptBackdate)
-	lifetime := profileLifetime(o.profile, now)
-	cn := ""
-	var c cmapi.Certificate
-	if err := w.api.Get(context.Background(), client.ObjectKey{Namespace: o.namespace, Name: o.certName}, &c); err == nil {
-		cn = c.Spec.CommonName
-	}
-	certPEM, err := w.sign(leafRequest{commonName: cn, dnsNames: o.names, notBefore: notBefore,
-		notAfter: notBefore.Add(lifetime), public: o.iss.key.Public()}, w.acmeAuthority(o.issuer.spec.ACME.Server), nil)
-	if err != nil {
-		w.failIssuance(o.namespace, o.certName, o.st, "signing failed: "+err.Error())
-		return
-	}
-	a.addEvent(engine.ACMEEvent{Type: engine.ACMEIssued, Names: o.names, Certificate: o.cert, Renewal: renewal,
-		Detail: fmt.Sprintf("profile %s, lifetime %s", o.profile, lifetime)})
-	w.record(traceACME, "Order/"+o.name, "certificate issued for %s (renewal %t, lifetime %s)", strings.Join(o.names, ","), renewal, lifetime)
-	w.setOrderState(o, cmacme.Valid, "")
-	w.completeIssuance(o.namespace, o.certName, o.st, certPEM, nil, o.issuer)
-}
-
-func (a *acmeModel) addEvent(e engine.ACMEEvent) {
-	e.At = a.w.sched.now
-	a.events = append(a.events, e)
 }
 
 // usesDNS01 reports whether the issuer's first solver is DNS01 (the model
@@ -397,43 +262,4 @@ func (w *World) requestUID(namespace, name string) types.UID {
 		return ""
 	}
 	return cr.UID
-}
-
-// acmeObserver serves the ledger to the engine.
-type acmeObserver struct{ w *World }
-
-var _ engine.ACMEObserver = acmeObserver{}
-
-// ACMEEvents returns the ACME events at or after since, in time order.
-func (o acmeObserver) ACMEEvents(_ context.Context, since time.Time) ([]engine.ACMEEvent, error) {
-	o.w.mu.Lock()
-	defer o.w.mu.Unlock()
-	var out []engine.ACMEEvent
-	for _, e := range o.w.acme.events {
-		if !e.At.Before(since) {
-			out = append(out, e)
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
-	return out, nil
-}
-
-// ACMEOrders returns the number of orders Let's Encrypt accepted.
-func (w *World) ACMEOrders() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.acme.orders
-}
-
-// LockedOutUntil returns until when new certificates for a registered
-// domain are refused by the CertificatesPerDomain limit, as learned from
-// the last refusal; zero when no refusal is in force.
-func (w *World) LockedOutUntil(registeredDomain string) time.Time {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	until := w.acme.lockouts[strings.ToLower(registeredDomain)]
-	if !until.After(w.sched.now) {
-		return time.Time{}
-	}
-	return until
 }

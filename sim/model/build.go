@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,12 +15,12 @@ import (
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 
-	"github.com/certwave/certwave/ratelimit"
 	"github.com/certwave/certwave/topology"
 )
 
 // inventoryFieldOwner is the field manager of the objects the inventory
-// describes, standing for whoever applied them (GitOps, Helm, kubectl).
+// describes. It is the stand-in for the tool that applied them, such as
+// Flux, Helm or kubectl.
 const inventoryFieldOwner = "inventory"
 
 // build creates the inventory's objects in the API server. The
@@ -37,11 +36,13 @@ func (w *World) build() error {
 		}
 		return nil
 	}
+
 	for _, ns := range w.inventoryNamespaces() {
 		if err := create(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			return err
 		}
 	}
+
 	classes := map[string]bool{}
 	for _, g := range w.inv.Gateways {
 		classes[g.Class] = true
@@ -56,6 +57,7 @@ func (w *World) build() error {
 			return err
 		}
 	}
+
 	for _, is := range w.inv.Issuers {
 		if err := create(w.issuerObject(is)); err != nil {
 			return err
@@ -64,6 +66,7 @@ func (w *World) build() error {
 	if err := w.buildIssuerSecrets(); err != nil {
 		return err
 	}
+
 	for i := range w.inv.Gateways {
 		if err := create(gatewayObject(&w.inv.Gateways[i])); err != nil {
 			return err
@@ -74,6 +77,7 @@ func (w *World) build() error {
 			return err
 		}
 	}
+
 	if err := w.buildCertificates(); err != nil {
 		return err
 	}
@@ -225,138 +229,6 @@ func routeObject(r *topology.Route) *gwapiv1.HTTPRoute {
 		hr.Spec.ParentRefs = append(hr.Spec.ParentRefs, ref)
 	}
 	return hr
-}
-
-// initialIssue is one inventory Certificate to issue before Start.
-type initialIssue struct {
-	cert   *cmapi.Certificate
-	issuer *issuerView
-	at     time.Time
-}
-
-// buildCertificates creates the inventory's Certificates and issues each
-// before Start, in issuance-time order so the rate-limit model sees time
-// move forward.
-func (w *World) buildCertificates() error {
-	var plan []initialIssue
-	for _, ic := range w.inv.Certificates {
-		c := certificateObject(ic)
-		w.stampNew(c)
-		if err := w.api.Create(context.Background(), c, client.FieldOwner(inventoryFieldOwner)); err != nil {
-			return fmt.Errorf("model: creating Certificate %s/%s: %w", c.Namespace, c.Name, err)
-		}
-		issuer, ok := w.lookupIssuer(c.Namespace, c.Spec.IssuerRef)
-		if !ok {
-			continue
-		}
-		lifetime := w.lifetimeAt(c, issuer, w.sched.now)
-		age := w.opts.InitialCertificateAge
-		if age == 0 {
-			// due is how long after notBefore the renewal comes.
-			due := renewalTime(time.Time{}, time.Time{}.Add(lifetime), c.Spec).Sub(time.Time{})
-			window := due - 2*day
-			if window <= 0 {
-				age = due / 2
-			} else {
-				age = day + time.Duration(w.rng.Int64N(int64(window/time.Second)))*time.Second
-			}
-		}
-		plan = append(plan, initialIssue{cert: c, issuer: issuer, at: w.sched.now.Add(-age)})
-	}
-	sort.SliceStable(plan, func(i, j int) bool { return plan[i].at.Before(plan[j].at) })
-	for _, p := range plan {
-		if err := w.issueInitial(p); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func certificateObject(ic topology.Certificate) *cmapi.Certificate {
-	c := &cmapi.Certificate{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ic.Namespace, Name: ic.Name},
-		Spec: cmapi.CertificateSpec{
-			SecretName: ic.SecretName, CommonName: ic.CommonName, DNSNames: append([]string(nil), ic.DNSNames...),
-			IssuerRef: cmmeta.IssuerReference{Kind: ic.IssuerRef.Kind, Name: ic.IssuerRef.Name},
-		},
-	}
-	if ic.Duration > 0 {
-		c.Spec.Duration = &metav1.Duration{Duration: ic.Duration}
-	}
-	if ic.RenewBefore > 0 {
-		c.Spec.RenewBefore = &metav1.Duration{Duration: ic.RenewBefore}
-	}
-	if len(ic.SecretAnnotations) > 0 {
-		c.Spec.SecretTemplate = &cmapi.CertificateSecretTemplate{Annotations: cloneMap(ic.SecretAnnotations)}
-	}
-	return c
-}
-
-// issueInitial issues one inventory Certificate at p.at.
-func (w *World) issueInitial(p initialIssue) error {
-	c := p.cert
-	key := w.newKey()
-	names := requestNames(c)
-	var certPEM, caPEM []byte
-	var err error
-	switch p.issuer.typ() {
-	case issuerTypeACME:
-		notBefore := p.at.Add(-letsEncryptBackdate)
-		certPEM, err = w.sign(leafRequest{commonName: c.Spec.CommonName, dnsNames: names, notBefore: notBefore,
-			notAfter: notBefore.Add(profileLifetime(w.acmeProfile(p.issuer), p.at)), public: key.Public()},
-			w.acmeAuthority(p.issuer.spec.ACME.Server), nil)
-		if err == nil {
-			limits, lerr := w.acme.limitsFor(p.issuer.spec.ACME.Server)
-			if lerr != nil {
-				return lerr
-			}
-			limits.RecordIssuance(p.at, ratelimit.Order{Account: p.issuer.key(), Names: names})
-			for _, n := range names {
-				w.acme.authorizations[p.issuer.key()+"|"+n] = p.at
-			}
-		}
-	case issuerTypeCA:
-		ca, caErr := w.caAuthority(p.issuer)
-		if caErr != nil {
-			w.record(traceCertificate, "Certificate/"+c.Namespace+"/"+c.Name, "not issued before start: %v", caErr)
-			return nil
-		}
-		certPEM, err = w.sign(leafRequest{commonName: c.Spec.CommonName, dnsNames: c.Spec.DNSNames, isCA: c.Spec.IsCA,
-			notBefore: p.at, notAfter: p.at.Add(w.lifetimeAt(c, p.issuer, p.at)), public: key.Public()}, ca, nil)
-		caPEM = ca.certPEM
-	case issuerTypeSelfSigned:
-		certPEM, err = w.sign(leafRequest{commonName: c.Spec.CommonName, dnsNames: c.Spec.DNSNames, isCA: c.Spec.IsCA,
-			notBefore: p.at, notAfter: p.at.Add(w.lifetimeAt(c, p.issuer, p.at)), public: key.Public()}, nil, key)
-		caPEM = certPEM
-	default:
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("model: issuing Certificate %s/%s before start: %w", c.Namespace, c.Name, err)
-	}
-	st := &certState{uid: c.UID, key: c.Namespace + "/" + c.Name}
-	w.certs[c.UID] = st
-	st.issuing = &issuance{key: key, req: &requestRecord{name: c.Name + "-1", revision: 1, spec: fingerprintOf(c), public: key.Public()}}
-	csr, err := newCSR(c.Spec.CommonName, names, key)
-	if err != nil {
-		return err
-	}
-	cr := &cmapi.CertificateRequest{
-		ObjectMeta: metav1.ObjectMeta{Namespace: c.Namespace, Name: st.issuing.req.name,
-			Annotations:     map[string]string{cmapi.CertificateNameKey: c.Name, cmapi.CertificateRequestRevisionAnnotationKey: "1"},
-			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(c, cmapi.SchemeGroupVersion.WithKind(cmapi.CertificateKind))}},
-		Spec: cmapi.CertificateRequestSpec{Request: csr, IssuerRef: c.Spec.IssuerRef, Duration: c.Spec.Duration},
-	}
-	w.stampNew(cr)
-	cr.CreationTimestamp = metav1.NewTime(p.at)
-	if err := w.api.Create(context.Background(), cr, client.FieldOwner(inventoryFieldOwner)); err != nil {
-		return fmt.Errorf("model: creating CertificateRequest %s/%s: %w", cr.Namespace, cr.Name, err)
-	}
-	saved := w.sched.now
-	w.sched.now = p.at
-	w.completeIssuance(c.Namespace, c.Name, st, certPEM, caPEM, p.issuer)
-	w.sched.now = saved
-	return nil
 }
 
 // buildOtherSecrets creates the inventory's Secrets that no Certificate

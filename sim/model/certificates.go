@@ -6,7 +6,6 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -25,10 +24,10 @@ import (
 type certState struct {
 	uid types.UID
 	key string // namespace/name
-	// inputs is the resource versions the Certificate was last reconciled
-	// at. Like cert-manager's informers, the model reconciles a
+	// inputs are the resource versions the Certificate was last
+	// reconciled at. Like cert-manager's informers, the model reconciles a
 	// Certificate only when it, its Secret or its issuer changes, or when
-	// a recheck it scheduled comes due; so Ready is not re-evaluated at
+	// a scheduled recheck comes due. So Ready is not re-evaluated at
 	// expiry by itself.
 	inputs string
 	force  bool
@@ -63,6 +62,15 @@ type issuance struct {
 	started bool
 }
 
+// certRound caches what one syncCertificates run reads: the Secrets by
+// namespace/name, issuer inputs by reference and the Certificates by
+// namespace/secretName.
+type certRound struct {
+	secrets  map[string]*corev1.Secret
+	issuers  map[string]string
+	bySecret map[string][]*cmapi.Certificate
+}
+
 // recheckAt schedules a reconcile of the Certificate at t.
 func (w *World) recheckAt(st *certState, t time.Time) {
 	if !t.After(w.sched.now) {
@@ -78,18 +86,44 @@ func (w *World) recheckAt(st *certState, t time.Time) {
 	w.sched.at(t, func() {
 		delete(st.scheduled, t.UnixNano())
 		st.force = true
+		w.certWake = true
 	})
 }
 
 // syncCertificates reconciles every Certificate whose inputs changed or
 // whose recheck is due, in namespace/name order.
 func (w *World) syncCertificates() bool {
+	skip := w.unchanged("certificates", "Certificate", "Secret", "ClusterIssuer", "Issuer")
+	if skip && !w.certWake {
+		return false
+	}
+	w.certWake = false
+	ctx := context.Background()
 	var list cmapi.CertificateList
-	if err := w.api.List(context.Background(), &list); err != nil {
+	if err := w.api.List(ctx, &list); err != nil {
 		w.recordError("list Certificates", err)
 		return false
 	}
 	sortCertificates(list.Items)
+
+	var secrets corev1.SecretList
+	if err := w.api.List(ctx, &secrets); err != nil {
+		w.recordError("list Secrets", err)
+		return false
+	}
+	round := &certRound{secrets: map[string]*corev1.Secret{}, issuers: map[string]string{}, bySecret: map[string][]*cmapi.Certificate{}}
+	for i := range secrets.Items {
+		s := &secrets.Items[i]
+		round.secrets[s.Namespace+"/"+s.Name] = s
+	}
+	for i := range list.Items {
+		c := &list.Items[i]
+		k := c.Namespace + "/" + c.Spec.SecretName
+		round.bySecret[k] = append(round.bySecret[k], c)
+	}
+	w.round = round
+	defer func() { w.round = nil }()
+
 	changed := false
 	live := map[types.UID]bool{}
 	for i := range list.Items {
@@ -100,16 +134,18 @@ func (w *World) syncCertificates() bool {
 			st = &certState{uid: c.UID, key: c.Namespace + "/" + c.Name}
 			w.certs[c.UID] = st
 		}
-		secret := w.getSecret(c.Namespace, c.Spec.SecretName)
+		secret := round.secrets[c.Namespace+"/"+c.Spec.SecretName]
 		inputs := c.ResourceVersion + "/" + secretVersion(secret) + "/" + w.issuerInputs(c)
 		if inputs == st.inputs && !st.force {
 			continue
 		}
+		changedInputs := inputs != st.inputs
 		st.inputs, st.force = inputs, false
-		if w.reconcileCertificate(c, secret, st) {
+		if w.reconcileCertificate(c, secret, st, changedInputs) {
 			changed = true
 		}
 	}
+
 	uids := make([]string, 0, len(w.certs))
 	for uid := range w.certs {
 		uids = append(uids, string(uid))
@@ -128,8 +164,10 @@ func (w *World) syncCertificates() bool {
 }
 
 // reconcileCertificate is the trigger, request and readiness controllers
-// of cert-manager for one Certificate. It returns true when it wrote.
-func (w *World) reconcileCertificate(c *cmapi.Certificate, secret *corev1.Secret, st *certState) bool {
+// of cert-manager for one Certificate. The readiness controller runs only
+// when the inputs changed: a scheduled recheck wakes the trigger alone, as
+// in cert-manager. It returns true when it wrote.
+func (w *World) reconcileCertificate(c *cmapi.Certificate, secret *corev1.Secret, st *certState, changedInputs bool) bool {
 	changed := w.syncSecretTemplate(c, secret, st)
 	if changed {
 		secret = w.getSecret(c.Namespace, c.Spec.SecretName)
@@ -156,7 +194,9 @@ func (w *World) reconcileCertificate(c *cmapi.Certificate, secret *corev1.Secret
 	if start != nil {
 		setCertificateCondition(updated, cmapi.CertificateConditionIssuing, cmmeta.ConditionTrue, start.reason, start.message, w.sched.now)
 	}
-	w.setReadiness(updated, secret, st)
+	if changedInputs {
+		w.setReadiness(updated, secret, st)
+	}
 
 	if !apiequality.Semantic.DeepEqual(c.Status, updated.Status) {
 		if err := w.api.Status().Update(context.Background(), updated, client.FieldOwner("cert-manager-certificates-readiness")); err != nil {
@@ -178,9 +218,9 @@ func (w *World) reconcileCertificate(c *cmapi.Certificate, secret *corev1.Secret
 // reason to issue, or nil, and schedules the next recheck.
 func (w *World) triggerDecision(c *cmapi.Certificate, secret *corev1.Secret, st *certState) *policyResult {
 	if cond := certificateCondition(c, cmapi.CertificateConditionIssuing); cond != nil && cond.Status == cmmeta.ConditionTrue {
-		// Issuing=True without a request in flight: the model lost it (the
-		// Certificate was recreated with a status); start over.
-		return &policyResult{reason: reasonRequestChanged, message: "Issuing without a request in flight"}
+		// Someone else set Issuing=True, as cmctl renew does with reason
+		// ManuallyTriggered: cert-manager's request manager issues.
+		return &policyResult{reason: cond.Reason, message: cond.Message}
 	}
 	if owner := w.secretOwner(c); owner != c.Name {
 		// cert-manager v1.21.2 CertificateOwnsSecret: one Certificate per
@@ -240,15 +280,9 @@ func (w *World) setReadiness(c *cmapi.Certificate, secret *corev1.Secret, st *ce
 // Secret's certificate-name annotation names, else the oldest, then the
 // first by name.
 func (w *World) secretOwner(c *cmapi.Certificate) string {
-	var list cmapi.CertificateList
-	if err := w.api.List(context.Background(), &list, client.InNamespace(c.Namespace)); err != nil {
-		return c.Name
-	}
-	var dups []cmapi.Certificate
-	for _, o := range list.Items {
-		if o.Spec.SecretName == c.Spec.SecretName {
-			dups = append(dups, o)
-		}
+	var dups []*cmapi.Certificate
+	if w.round != nil {
+		dups = append(dups, w.round.bySecret[c.Namespace+"/"+c.Spec.SecretName]...)
 	}
 	if len(dups) <= 1 {
 		return c.Name
@@ -270,54 +304,6 @@ func (w *World) secretOwner(c *cmapi.Certificate) string {
 		}
 	}
 	return dups[0].Name
-}
-
-// syncSecretTemplate keeps spec.secretTemplate's annotations and labels on
-// a Secret this Certificate issued, removing those it set before and no
-// longer lists, without re-issuing (cert-manager's post-issuance policies).
-func (w *World) syncSecretTemplate(c *cmapi.Certificate, secret *corev1.Secret, st *certState) bool {
-	if secret == nil || secret.Annotations[cmapi.CertificateNameKey] != c.Name {
-		return false
-	}
-	updated := secret.DeepCopy()
-	var keys []string
-	if t := c.Spec.SecretTemplate; t != nil {
-		for k, v := range t.Annotations {
-			if updated.Annotations == nil {
-				updated.Annotations = map[string]string{}
-			}
-			updated.Annotations[k] = v
-			keys = append(keys, "a:"+k)
-		}
-		for k, v := range t.Labels {
-			if updated.Labels == nil {
-				updated.Labels = map[string]string{}
-			}
-			updated.Labels[k] = v
-			keys = append(keys, "l:"+k)
-		}
-	}
-	sort.Strings(keys)
-	for _, old := range st.templateKeys {
-		if _, found := sort.Find(len(keys), func(i int) int { return strings.Compare(old, keys[i]) }); found {
-			continue
-		}
-		if k, ok := strings.CutPrefix(old, "a:"); ok {
-			delete(updated.Annotations, k)
-		} else {
-			delete(updated.Labels, strings.TrimPrefix(old, "l:"))
-		}
-	}
-	st.templateKeys = keys
-	if apiequality.Semantic.DeepEqual(secret.ObjectMeta, updated.ObjectMeta) {
-		return false
-	}
-	if err := w.api.Update(context.Background(), updated, client.FieldOwner("cert-manager-certificates-issuing")); err != nil {
-		w.recordError("update Secret/"+secret.Namespace+"/"+secret.Name, err)
-		return false
-	}
-	w.record(traceSecret, "Secret/"+secret.Namespace+"/"+secret.Name, "secretTemplate metadata synced from Certificate %s", c.Name)
-	return true
 }
 
 // setCertificateCondition sets a condition, keeping its transition time

@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	clientgoapply "k8s.io/client-go/applyconfigurations"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -28,11 +27,13 @@ import (
 )
 
 // newScheme registers core/v1, Gateway API v1 and cert-manager's
-// certmanager/v1 and acme/v1 types.
+// certmanager/v1 and acme/v1 types. It leaves out the rest of client-go's
+// scheme: the fake client rebuilds a REST mapper from the whole scheme on
+// every write, so each extra group slows the world down.
 func newScheme() (*runtime.Scheme, error) {
 	s := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{
-		clientgoscheme.AddToScheme, gwapiv1.Install, cmapi.AddToScheme, cmacme.AddToScheme,
+		corev1.AddToScheme, gwapiv1.Install, cmapi.AddToScheme, cmacme.AddToScheme,
 	} {
 		if err := add(s); err != nil {
 			return nil, fmt.Errorf("model: building the scheme: %w", err)
@@ -59,15 +60,16 @@ func newRESTMapper() meta.RESTMapper {
 	return m
 }
 
-// newTypeConverter returns the schemas server-side apply merges with: the
-// ones the projects generate for their apply configurations, client-go's
-// for core kinds, gateway-api's (Gateway spec.listeners is a map keyed by
-// name, HTTPRoute spec.parentRefs is atomic, as in the CRDs of
-// config/crd/standard in gateway-api v1.6.0) and cert-manager's. The
-// deduced converter, which treats every list as atomic, is the last resort.
+// newTypeConverter returns the schemas that server-side apply merges with.
+// They are the ones the projects generate for their apply configurations:
+// client-go's for core kinds, gateway-api's and cert-manager's. As in the
+// CRDs of gateway-api v1.6.0 (config/crd/standard), Gateway
+// spec.listeners is a map keyed by name and HTTPRoute spec.parentRefs is
+// atomic. The deduced converter, which treats every list as atomic, is
+// the last resort.
 func newTypeConverter(scheme *runtime.Scheme) chainConverter {
 	clientGo := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(clientGo)
+	_ = corev1.AddToScheme(clientGo)
 	return chainConverter{
 		clientgoapply.NewTypeConverter(clientGo),
 		gwapply.NewTypeConverter(scheme),
@@ -76,12 +78,13 @@ func newTypeConverter(scheme *runtime.Scheme) chainConverter {
 	}
 }
 
-// newFakeClient builds the in-memory API server. Its field manager records
-// the owners of fields that creates and updates set; server-side apply goes
-// through World.serverSideApply.
-func newFakeClient(scheme *runtime.Scheme, tc chainConverter) client.WithWatch {
-	return fake.NewClientBuilder().
-		WithScheme(scheme).
+// newFakeClient builds the in-memory API server, counting writes per kind
+// so that controllers can skip rounds in which nothing they read changed.
+// Its field manager records the owners of fields that creates and updates
+// set; server-side apply goes through World.serverSideApply.
+func (w *World) newFakeClient(tc chainConverter) client.WithWatch {
+	return &countingClient{w: w, WithWatch: fake.NewClientBuilder().
+		WithScheme(w.scheme).
 		WithRESTMapper(newRESTMapper()).
 		WithTypeConverters(tc...).
 		WithReturnManagedFields().
@@ -90,7 +93,7 @@ func newFakeClient(scheme *runtime.Scheme, tc chainConverter) client.WithWatch {
 			&cmapi.Certificate{}, &cmapi.CertificateRequest{}, &cmapi.Issuer{}, &cmapi.ClusterIssuer{},
 			&cmacme.Order{}, &cmacme.Challenge{},
 		).
-		Build()
+		Build()}
 }
 
 // apiClient is the client the engine gets: the fake API server, with the
@@ -109,7 +112,7 @@ func (c *apiClient) Create(ctx context.Context, obj client.Object, opts ...clien
 	if err := c.Client.Create(ctx, obj, opts...); err != nil {
 		return err
 	}
-	c.w.afterWrite("create", c.w.refOf(obj))
+	c.w.afterWrite(byManager("create", (&client.CreateOptions{}).ApplyOptions(opts).FieldManager), c.w.refOf(obj))
 	return nil
 }
 
@@ -119,7 +122,7 @@ func (c *apiClient) Update(ctx context.Context, obj client.Object, opts ...clien
 	if err := c.Client.Update(ctx, obj, opts...); err != nil {
 		return err
 	}
-	c.w.afterWrite("update", c.w.refOf(obj))
+	c.w.afterWrite(byManager("update", (&client.UpdateOptions{}).ApplyOptions(opts).FieldManager), c.w.refOf(obj))
 	return nil
 }
 
@@ -146,13 +149,13 @@ func (c *apiClient) Patch(ctx context.Context, obj client.Object, patch client.P
 			return err
 		}
 		c.w.copyInto(ctx, u, obj)
-		c.w.afterWrite("apply", c.w.refOf(obj))
+		c.w.afterWrite(byManager("apply", po.FieldManager), c.w.refOf(obj))
 		return nil
 	}
 	if err := c.Client.Patch(ctx, obj, patch, opts...); err != nil {
 		return err
 	}
-	c.w.afterWrite("patch:"+string(patch.Type()), c.w.refOf(obj))
+	c.w.afterWrite(byManager("patch:"+string(patch.Type()), (&client.PatchOptions{}).ApplyOptions(opts).FieldManager), c.w.refOf(obj))
 	return nil
 }
 
@@ -171,7 +174,7 @@ func (c *apiClient) Apply(ctx context.Context, obj runtime.ApplyConfiguration, o
 		return err
 	}
 	c.w.copyInto(ctx, u, obj)
-	c.w.afterWrite("apply", objectRef{GVK: u.GroupVersionKind(), Namespace: u.GetNamespace(), Name: u.GetName()})
+	c.w.afterWrite(byManager("apply", ao.FieldManager), objectRef{GVK: u.GroupVersionKind(), Namespace: u.GetNamespace(), Name: u.GetName()})
 	return nil
 }
 
@@ -248,6 +251,14 @@ func (c *subResourceClient) Apply(ctx context.Context, obj runtime.ApplyConfigur
 	return apierrors.NewMethodNotSupported(schema.GroupResource{Resource: c.name}, "apply to a subresource in the model world")
 }
 
+// byManager appends the field manager to a verb for the trace.
+func byManager(verb, manager string) string {
+	if manager == "" {
+		return verb
+	}
+	return verb + " by " + manager
+}
+
 // objectRef identifies an object in the trace.
 type objectRef struct {
 	GVK       schema.GroupVersionKind
@@ -271,9 +282,9 @@ func (w *World) refOf(obj client.Object) objectRef {
 	return objectRef{GVK: gvk, Namespace: obj.GetNamespace(), Name: obj.GetName()}
 }
 
-// stampNew gives an object about to be created the UID and creation time a
-// real API server would; the fake client sets neither, and owner references
-// and cert-manager's duplicate-Secret rule compare them.
+// stampNew gives an object about to be created the UID and creation time
+// that a real API server would give it. The fake client sets neither, but
+// owner references and cert-manager's duplicate-Secret rule compare them.
 func (w *World) stampNew(obj client.Object) {
 	if obj.GetUID() == "" {
 		obj.SetUID(w.nextUID())
@@ -287,30 +298,4 @@ func (w *World) stampNew(obj client.Object) {
 func (w *World) nextUID() types.UID {
 	w.uidSeq++
 	return types.UID(fmt.Sprintf("00000000-0000-4000-8000-%012d", w.uidSeq))
-}
-
-// ensureStamped stamps an object created by server-side apply, which
-// bypasses stampNew, by updating it in place.
-func (w *World) ensureStamped(ref objectRef) {
-	if ref.Name == "" || ref.Name == "*" {
-		return
-	}
-	obj, err := w.scheme.New(ref.GVK)
-	if err != nil {
-		return
-	}
-	o, ok := obj.(client.Object)
-	if !ok {
-		return
-	}
-	if err := w.api.Get(context.Background(), client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, o); err != nil {
-		return
-	}
-	if ts := o.GetCreationTimestamp(); o.GetUID() != "" && !ts.IsZero() {
-		return
-	}
-	w.stampNew(o)
-	if err := w.api.Update(context.Background(), o, client.FieldOwner("model")); err != nil {
-		w.recordError("stamp "+ref.String(), err)
-	}
 }

@@ -10,13 +10,12 @@ import (
 	"github.com/certwave/certwave/topology"
 )
 
-// httpsPort is the port the prober connects to.
-//
-// NOTE: every probe goes to port 443; listeners on other ports are not
-// probed.
+// httpsPort is the only port the prober connects to, so listeners on
+// other ports are never probed.
 const httpsPort = 443
 
-// dataplane is what the proxies serve, rebuilt after every settle.
+// dataplane is the served configuration of the proxies, rebuilt after
+// every settle.
 type dataplane struct {
 	gateways map[string]*gatewayState
 	// hostGateways are, per exact route hostname, the Gateways (namespace/
@@ -28,6 +27,9 @@ type dataplane struct {
 // each hostname's DNS points. A hostname whose routes are gone keeps its
 // last Gateway, as a DNS record would.
 func (w *World) rebuildDataplane() {
+	if w.plane != nil && w.unchanged("dataplane", edgeKinds...) {
+		return
+	}
 	e, err := w.computeEdge()
 	if err != nil {
 		w.recordError("compute data plane", err)
@@ -48,7 +50,15 @@ func (w *World) rebuildDataplane() {
 		}
 	}
 	for h, gws := range p.hostGateways {
-		sort.Strings(gws)
+		// An HTTPS client's DNS record points at a Gateway that terminates
+		// TLS on port 443; among several, the first by name.
+		sort.Slice(gws, func(i, j int) bool {
+			ti, tj := p.terminatesHTTPS(gws[i]), p.terminatesHTTPS(gws[j])
+			if ti != tj {
+				return ti
+			}
+			return gws[i] < gws[j]
+		})
 		w.avail.remember(h, gws[0])
 	}
 	w.plane = p
@@ -63,6 +73,7 @@ func (p *dataplane) serve(gateway, sni, host string, now time.Time, isolation bo
 		res.Outcome, res.Detail = engine.OutcomeRefused, fmt.Sprintf("Gateway %s is not served", gateway)
 		return res
 	}
+
 	var onPort []*listenerState
 	for _, ls := range gs.listeners {
 		if ls.port == httpsPort && ls.terminates {
@@ -79,6 +90,7 @@ func (p *dataplane) serve(gateway, sni, host string, now time.Time, isolation bo
 		res.Outcome, res.Detail = engine.OutcomeRefused, fmt.Sprintf("Gateway %s has no programmed TLS listener on port %d", gateway, httpsPort)
 		return res
 	}
+
 	sel := selectListener(programmed, sni)
 	if sel == nil {
 		res.Outcome, res.Detail = engine.OutcomeHandshakeFailure, fmt.Sprintf("no listener of Gateway %s matches SNI %s", gateway, sni)
@@ -96,6 +108,7 @@ func (p *dataplane) serve(gateway, sni, host string, now time.Time, isolation bo
 		res.Outcome, res.Detail = engine.OutcomeHandshakeFailure, fmt.Sprintf("listener %s serves a certificate valid %s to %s", sel.name, formatTime(cert.NotBefore), formatTime(cert.NotAfter))
 		return res
 	}
+
 	if !routesHost(sel, host) {
 		res.Outcome, res.Detail = engine.OutcomeNotFound, fmt.Sprintf("listener %s has no route for %s", sel.name, host)
 		return res
@@ -193,6 +206,21 @@ func (p *dataplane) earliestExpiry(now time.Time) time.Time {
 func containsString(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// terminatesHTTPS reports whether the Gateway has a listener terminating
+// TLS on port 443.
+func (p *dataplane) terminatesHTTPS(gateway string) bool {
+	gs := p.gateways[gateway]
+	if gs == nil {
+		return false
+	}
+	for _, ls := range gs.listeners {
+		if ls.port == httpsPort && ls.terminates {
 			return true
 		}
 	}

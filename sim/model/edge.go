@@ -21,7 +21,10 @@ const (
 	istioController        = "istio.io/gateway-controller"
 )
 
-// listenerState is one listener as the controller sees it.
+// edgeKinds are the kinds the edge model reads.
+var edgeKinds = []string{"Gateway", "HTTPRoute", "GatewayClass", "Secret"}
+
+// listenerState is the controller's view of one listener.
 type listenerState struct {
 	name       string
 	hostname   string // empty matches every host
@@ -86,6 +89,7 @@ func (w *World) computeEdge() (*edge, error) {
 	for _, c := range classes.Items {
 		controllers[c.Name] = string(c.Spec.ControllerName)
 	}
+
 	var gateways gwapiv1.GatewayList
 	if err := w.api.List(ctx, &gateways); err != nil {
 		return nil, fmt.Errorf("list Gateways: %w", err)
@@ -94,6 +98,7 @@ func (w *World) computeEdge() (*edge, error) {
 	if err := w.api.List(ctx, &routes); err != nil {
 		return nil, fmt.Errorf("list HTTPRoutes: %w", err)
 	}
+
 	e := &edge{gateways: map[string]*gatewayState{}}
 	for i := range gateways.Items {
 		gw := &gateways.Items[i]
@@ -107,6 +112,7 @@ func (w *World) computeEdge() (*edge, error) {
 		e.order = append(e.order, gs.key)
 	}
 	sort.Strings(e.order)
+
 	sort.Slice(routes.Items, func(i, j int) bool {
 		return routes.Items[i].Namespace+"/"+routes.Items[i].Name < routes.Items[j].Namespace+"/"+routes.Items[j].Name
 	})
@@ -325,10 +331,8 @@ func anyProgrammed(ls []*listenerState) bool {
 }
 
 // namespaceAllowed applies a listener's allowedRoutes.namespaces (Same by
-// default).
-//
-// NOTE: a Selector is taken as allowing every namespace, since the model
-// does not evaluate namespace labels.
+// default). The model does not evaluate namespace labels, so a Selector
+// allows every namespace.
 func namespaceAllowed(l gwapiv1.Listener, gatewayNS, routeNS string) bool {
 	from := gwapiv1.NamespacesFromSame
 	if l.AllowedRoutes != nil && l.AllowedRoutes.Namespaces != nil && l.AllowedRoutes.Namespaces.From != nil {

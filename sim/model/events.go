@@ -9,22 +9,33 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// emitEvent creates a Kubernetes Event about obj, once per object version,
-// reason and message, as an event recorder's deduplication would show it.
+// emitEvent records a Kubernetes Event about obj. A repeat of the same
+// reason and message about the same object increments the Event's count,
+// as client-go's event recorder aggregates them, and is not traced again.
 // Events of cluster-scoped objects go to the default namespace.
 func (w *World) emitEvent(obj client.Object, eventType, reason, message string) {
-	key := fmt.Sprintf("%s/%s/%s/%s", obj.GetUID(), obj.GetResourceVersion(), reason, message)
-	if w.events[key] {
-		return
-	}
-	w.events[key] = true
-	ref := w.refOf(obj)
+	ctx := context.Background()
 	ns := obj.GetNamespace()
 	if ns == "" {
 		ns = metav1.NamespaceDefault
 	}
-	w.eventSeq++
 	now := metav1.NewTime(w.sched.now)
+
+	key := fmt.Sprintf("%s/%s/%s", obj.GetUID(), reason, message)
+	if name, ok := w.events[key]; ok {
+		var ev corev1.Event
+		if err := w.api.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &ev); err == nil {
+			ev.Count++
+			ev.LastTimestamp = now
+			if err := w.api.Update(ctx, &ev, client.FieldOwner("cert-manager")); err != nil {
+				w.recordError("update Event "+ns+"/"+name, err)
+			}
+			return
+		}
+	}
+
+	ref := w.refOf(obj)
+	w.eventSeq++
 	ev := &corev1.Event{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("%s.%06d", obj.GetName(), w.eventSeq)},
 		InvolvedObject: corev1.ObjectReference{
@@ -37,9 +48,10 @@ func (w *World) emitEvent(obj client.Object, eventType, reason, message string) 
 		FirstTimestamp: now, LastTimestamp: now, Count: 1,
 	}
 	w.stampNew(ev)
-	if err := w.api.Create(context.Background(), ev, client.FieldOwner("cert-manager")); err != nil {
+	if err := w.api.Create(ctx, ev, client.FieldOwner("cert-manager")); err != nil {
 		w.recordError("create Event for "+ref.String(), err)
 		return
 	}
+	w.events[key] = ev.Name
 	w.record(traceEvent, ref.String(), "%s %s: %s", eventType, reason, message)
 }

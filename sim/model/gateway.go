@@ -20,6 +20,9 @@ const gatewayFieldOwner = "envoy-gateway"
 // Programmed and OverlappingTLSConfig with attachedRoutes, and per route
 // parent Accepted and ResolvedRefs.
 func (w *World) syncGatewayStatus() bool {
+	if w.unchanged("gateway-status", edgeKinds...) {
+		return false
+	}
 	e, err := w.computeEdge()
 	if err != nil {
 		w.recordError("compute Gateway status", err)
@@ -57,10 +60,9 @@ func (w *World) syncGatewayStatus() bool {
 	return changed
 }
 
-// gatewayStatus fills a Gateway's status from its computed state.
-//
-// NOTE: the Gateway's own Accepted and Programmed are always True: the
-// model has no proxy deployment or address to lose.
+// gatewayStatus fills a Gateway's status from its computed state. The
+// Gateway's own Accepted and Programmed are always True because the model
+// has no proxy deployment or address to lose.
 func (w *World) gatewayStatus(gs *gatewayState, st *gwapiv1.GatewayStatus) {
 	gen := gs.gw.Generation
 	w.setCondition(&st.Conditions, string(gwapiv1.GatewayConditionAccepted), true, string(gwapiv1.GatewayReasonAccepted), "The Gateway has been scheduled", gen)

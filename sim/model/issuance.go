@@ -24,18 +24,21 @@ const defaultCADuration = 90 * day
 
 // startIssuance creates the next private key and CertificateRequest and
 // hands the request to the issuer.
+//
+// NOTE: spec.revisionHistoryLimit is not applied: every revision's
+// CertificateRequest and Order stay until their Certificate is deleted.
 func (w *World) startIssuance(c *cmapi.Certificate, secret *corev1.Secret, st *certState) {
 	revision := 1
 	if c.Status.Revision != nil {
 		revision = *c.Status.Revision + 1
 	}
 	key := w.nextPrivateKey(c, secret)
-	names := requestNames(c)
-	csr, err := newCSR(c.Spec.CommonName, names, key)
+	csr, err := newCSR(c.Spec.CommonName, c.Spec.DNSNames, key)
 	if err != nil {
 		w.recordError("create CSR for Certificate/"+st.key, err)
 		return
 	}
+
 	req := &requestRecord{name: fmt.Sprintf("%s-%d", c.Name, revision), revision: revision, spec: fingerprintOf(c), public: key.Public()}
 	cr := &cmapi.CertificateRequest{
 		ObjectMeta: metav1.ObjectMeta{
@@ -55,6 +58,7 @@ func (w *World) startIssuance(c *cmapi.Certificate, secret *corev1.Secret, st *c
 			Usages:    c.Spec.Usages,
 		},
 	}
+
 	ctx := context.Background()
 	var old cmapi.CertificateRequest
 	if err := w.api.Get(ctx, client.ObjectKeyFromObject(cr), &old); err == nil {
@@ -65,7 +69,8 @@ func (w *World) startIssuance(c *cmapi.Certificate, secret *corev1.Secret, st *c
 		w.recordError("create CertificateRequest/"+c.Namespace+"/"+req.name, err)
 		return
 	}
-	w.record(traceRequest, "CertificateRequest/"+c.Namespace+"/"+req.name, "created for revision %d, names %s", revision, strings.Join(names, ","))
+
+	w.record(traceRequest, "CertificateRequest/"+c.Namespace+"/"+req.name, "created for revision %d, dnsNames %s", revision, strings.Join(c.Spec.DNSNames, ","))
 	st.issuing = &issuance{req: req, key: key}
 	st.next = req
 	w.proceedIssuance(c.Namespace, c.Name, st)
@@ -89,8 +94,8 @@ func (w *World) nextPrivateKey(c *cmapi.Certificate, secret *corev1.Secret) ed25
 	return w.newKey()
 }
 
-// requestNames are the DNS identifiers of a request: the dnsNames, plus the
-// common name when it is not among them, lowercased, sorted, unique.
+// requestNames returns the identifiers of an ACME order: the dnsNames, plus
+// the common name when it is not among them, lowercased, sorted, unique.
 func requestNames(c *cmapi.Certificate) []string {
 	seen := map[string]bool{}
 	var out []string
@@ -230,10 +235,12 @@ func (w *World) writeIssuedSecret(c *cmapi.Certificate, issuer *issuerView, comm
 		s = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: c.Namespace, Name: c.Spec.SecretName}, Type: corev1.SecretTypeTLS}
 		w.stampNew(s)
 	}
+
 	s.Data = map[string][]byte{corev1.TLSCertKey: certPEM, corev1.TLSPrivateKeyKey: keyPEM}
 	if len(caPEM) > 0 {
 		s.Data[cmmeta.TLSCAKey] = caPEM
 	}
+
 	if s.Annotations == nil {
 		s.Annotations = map[string]string{}
 	}
@@ -258,6 +265,7 @@ func (w *World) writeIssuedSecret(c *cmapi.Certificate, issuer *issuerView, comm
 			s.Labels[k] = v
 		}
 	}
+
 	owner := client.FieldOwner("cert-manager-certificates-issuing")
 	if create {
 		if err := w.api.Create(ctx, s, owner); err != nil {

@@ -17,9 +17,9 @@ import (
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 )
 
-// clusterResourceNamespace is where cert-manager reads the Secrets of
-// ClusterIssuers (its --cluster-resource-namespace default, the namespace
-// it runs in).
+// clusterResourceNamespace is the namespace of the Secrets of
+// ClusterIssuers: cert-manager's --cluster-resource-namespace, which
+// defaults to the namespace it runs in.
 const clusterResourceNamespace = "cert-manager"
 
 // Issuer types the model issues from.
@@ -61,7 +61,7 @@ func (i *issuerView) typ() string {
 	}
 }
 
-// secretNamespace is where the issuer's Secrets live.
+// secretNamespace returns the namespace of the issuer's Secrets.
 func (i *issuerView) secretNamespace() string {
 	if i.kind == cmapi.ClusterIssuerKind {
 		return clusterResourceNamespace
@@ -94,11 +94,20 @@ func (w *World) lookupIssuer(namespace string, ref cmmeta.IssuerReference) (*iss
 // issuerInputs renders the issuer's version and readiness for change
 // detection.
 func (w *World) issuerInputs(c *cmapi.Certificate) string {
-	is, ok := w.lookupIssuer(c.Namespace, c.Spec.IssuerRef)
-	if !ok {
-		return "missing"
+	key := c.Namespace + "|" + c.Spec.IssuerRef.Kind + "|" + c.Spec.IssuerRef.Name + "|" + c.Spec.IssuerRef.Group
+	if w.round != nil {
+		if v, ok := w.round.issuers[key]; ok {
+			return v
+		}
 	}
-	return fmt.Sprintf("%s:%t", is.resourceVersion, is.ready)
+	v := "missing"
+	if is, ok := w.lookupIssuer(c.Namespace, c.Spec.IssuerRef); ok {
+		v = fmt.Sprintf("%s:%t", is.resourceVersion, is.ready)
+	}
+	if w.round != nil {
+		w.round.issuers[key] = v
+	}
+	return v
 }
 
 func issuerReady(s cmapi.IssuerStatus) bool {
@@ -118,6 +127,9 @@ func issuerReady(s cmapi.IssuerStatus) bool {
 // status they have and their requests stay pending: the model cannot sign
 // for them.
 func (w *World) syncIssuers() bool {
+	if w.unchanged("issuers", "ClusterIssuer", "Issuer", "Secret") {
+		return false
+	}
 	ctx := context.Background()
 	changed := false
 	var cis cmapi.ClusterIssuerList
@@ -138,6 +150,7 @@ func (w *World) syncIssuers() bool {
 			changed = true
 		}
 	}
+
 	var iss cmapi.IssuerList
 	if err := w.api.List(ctx, &iss); err != nil {
 		w.recordError("list Issuers", err)
@@ -180,6 +193,7 @@ func (w *World) setIssuerReady(view *issuerView, status *cmapi.IssuerStatus) boo
 	default:
 		return false
 	}
+
 	cond := cmapi.IssuerCondition{Type: cmapi.IssuerConditionReady, Status: cmmeta.ConditionFalse, Reason: reason, Message: message}
 	if ready {
 		cond.Status = cmmeta.ConditionTrue
@@ -200,6 +214,7 @@ func (w *World) setIssuerReady(view *issuerView, status *cmapi.IssuerStatus) boo
 		w.traceIssuer(view, ready, reason)
 		return true
 	}
+
 	now := metav1.NewTime(w.sched.now)
 	cond.LastTransitionTime = &now
 	status.Conditions = append(status.Conditions, cond)
@@ -212,7 +227,7 @@ func (w *World) traceIssuer(view *issuerView, ready bool, reason string) {
 		return
 	}
 	w.issuers[view.key()] = ready
-	w.record(traceCertificate, view.key(), "issuer Ready=%t %s", ready, reason)
+	w.record(traceIssuer, view.key(), "Ready=%t %s", ready, reason)
 }
 
 // caAuthority loads a CA issuer's signing key pair from its Secret.

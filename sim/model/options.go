@@ -257,7 +257,7 @@ func minorOf(v string) (int, error) {
 	}
 	parts := strings.Split(strings.TrimPrefix(mm, "v"), ".")
 	if parts[0] != "1" {
-		return 0, fmt.Errorf("major version %s is not modelled", parts[0])
+		return 0, fmt.Errorf("major version %s is not modelled: use 1.x", parts[0])
 	}
 	return strconv.Atoi(parts[1])
 }

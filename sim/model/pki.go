@@ -53,17 +53,16 @@ func (w *World) newSerial() *big.Int {
 
 // acmeAuthority returns the issuing CA of an ACME server, creating it on
 // first use. Its common name imitates Let's Encrypt's intermediates.
-func (w *World) acmeAuthority(server string) *authority {
+func (w *World) acmeAuthority(server string) (*authority, error) {
 	if a, ok := w.pki.authorities[server]; ok {
-		return a
+		return a, nil
 	}
-	a, err := w.newAuthority("(model) Let's Encrypt E7", w.sched.now.AddDate(-1, 0, 0), 10*365*24*time.Hour)
+	a, err := w.newAuthority("(model) Let's Encrypt E7", w.sched.now.AddDate(-1, 0, 0), 10*365*day)
 	if err != nil {
-		// NOTE: self-signing a fresh ed25519 template cannot fail.
-		panic(fmt.Sprintf("model: creating the ACME authority: %v", err))
+		return nil, fmt.Errorf("model: creating the CA of ACME server %s: %w", server, err)
 	}
 	w.pki.authorities[server] = a
-	return a
+	return a, nil
 }
 
 // newAuthority creates a self-signed CA.
@@ -89,7 +88,7 @@ func (w *World) newAuthority(commonName string, notBefore time.Time, lifetime ti
 	return &authority{cert: cert, certPEM: encodeCertificate(der), key: key}, nil
 }
 
-// leafRequest is what a signer needs to issue one certificate.
+// leafRequest is the content of one certificate to sign.
 type leafRequest struct {
 	commonName string
 	dnsNames   []string

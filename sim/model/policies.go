@@ -52,13 +52,13 @@ func backoffDelay(failedAttempts int) time.Duration {
 	return computed
 }
 
-// renewalTime is cert-manager's renewal time of an issued certificate
-// (v1.21.2 pkg/util/pki/renewaltime.go, without ARI and renewal windows):
-// notAfter minus spec.renewBefore when it is positive and shorter than the
-// actual lifetime notAfter - notBefore; else notAfter minus
-// renewBeforePercentage of the lifetime when that is in (0, 100); else
-// notAfter minus a third of the lifetime. The result is truncated to the
-// second. The requested spec.duration plays no part.
+// renewalTime returns cert-manager's renewal time of an issued certificate
+// (v1.21.2 pkg/util/pki/renewaltime.go, without ARI and renewal windows).
+// It is notAfter minus spec.renewBefore when that is positive and shorter
+// than the actual lifetime notAfter - notBefore. Otherwise it is notAfter
+// minus renewBeforePercentage of the lifetime when that is in (0, 100),
+// else minus a third of the lifetime. The result is truncated to the
+// second, and the requested spec.duration plays no part.
 func renewalTime(notBefore, notAfter time.Time, spec cmapi.CertificateSpec) time.Time {
 	lifetime := notAfter.Sub(notBefore)
 	before := lifetime / 3
@@ -71,7 +71,7 @@ func renewalTime(notBefore, notAfter time.Time, spec cmapi.CertificateSpec) time
 	return notAfter.Add(-before).Truncate(time.Second)
 }
 
-// policyInput is what cert-manager's policy chains look at.
+// policyInput is the input of cert-manager's policy chains.
 type policyInput struct {
 	cert   *cmapi.Certificate
 	secret *corev1.Secret
@@ -94,8 +94,8 @@ var policyOK = policyResult{ok: true}
 // of cert-manager v1.21.2 (policies.go), in their order. The private-key
 // algorithm check (SecretPrivateKeyMismatchesSpec) is left out.
 //
-// NOTE: the model issues ed25519 keys whatever spec.privateKey says, so it
-// cannot compare the key algorithm with the spec.
+// NOTE: the model issues ed25519 keys whatever spec.privateKey requests,
+// so it cannot compare the key algorithm with the spec.
 func (w *World) evaluateSecret(in policyInput) (policyResult, *keyPair) {
 	pair, reason, err := w.secretKeyPair(in.secret)
 	if err != nil {

@@ -109,8 +109,11 @@ type availability struct {
 	state  map[string]engine.ProbeResult
 	served map[string]time.Duration
 	total  map[string]time.Duration
-	// wakeAt is the certificate validity boundary already scheduled.
-	wakeAt time.Time
+	// plane is the data plane the outcomes were probed on, and boundary
+	// the next certificate validity boundary after that probe (zero when
+	// there is none).
+	plane    *dataplane
+	boundary time.Time
 }
 
 func newAvailability(w *World) *availability {
@@ -142,6 +145,10 @@ func (a *availability) observe() {
 	if w.plane == nil {
 		return
 	}
+	if w.plane == a.plane && (a.boundary.IsZero() || now.Before(a.boundary.Add(time.Second))) {
+		return // nothing a probe depends on changed
+	}
+	a.plane = w.plane
 	hosts := make([]string, 0, len(a.hosts))
 	for h := range a.hosts {
 		hosts = append(hosts, h)
@@ -156,16 +163,21 @@ func (a *availability) observe() {
 			res := w.probe(cp, h)
 			prev, seen := a.state[key]
 			if (seen && prev.Outcome != res.Outcome) || (!seen && res.Outcome != engine.OutcomeServed) {
-				w.record(traceProbe, h, "%s via %s: %s", res.Outcome, cp.Name, res.Detail)
+				if res.Detail == "" {
+					w.record(traceProbe, h, "%s via %s", res.Outcome, cp.Name)
+				} else {
+					w.record(traceProbe, h, "%s via %s: %s", res.Outcome, cp.Name, res.Detail)
+				}
 			}
 			a.state[key] = res
 		}
 	}
-	if next := w.plane.earliestExpiry(now); !next.IsZero() && !next.Equal(a.wakeAt) {
-		a.wakeAt = next
+	next := w.plane.earliestExpiry(now)
+	if !next.IsZero() && !next.Equal(a.boundary) {
 		// One second past notAfter, when a client first rejects it.
 		w.sched.at(next.Add(time.Second), func() {})
 	}
+	a.boundary = next
 }
 
 // Availability returns, per route hostname, the fraction of virtual time

@@ -11,10 +11,10 @@ const (
 
 const day = 24 * time.Hour
 
-// Dates of Let's Encrypt's announced lifetime reductions
-// (letsencrypt.org/2025/12/02/from-90-to-45): classic goes to 64 days on
-// 2027-02-10 and to 45 days on 2028-02-16; tlsserver issues 45-day
-// certificates from 2026-05-13.
+// Let's Encrypt reduces lifetimes in stages: classic issues 64-day
+// certificates from 2027-02-10 and 45-day ones from 2028-02-16, and
+// tlsserver issues 45-day certificates from 2026-05-13 (announced at
+// letsencrypt.org/2025/12/02/from-90-to-45).
 var (
 	classicTo64Days   = time.Date(2027, time.February, 10, 0, 0, 0, 0, time.UTC)
 	classicTo45Days   = time.Date(2028, time.February, 16, 0, 0, 0, 0, time.UTC)
@@ -53,9 +53,9 @@ func profileLifetime(profile string, at time.Time) time.Duration {
 }
 
 // authorizationReuse returns how long a valid authorization is reused for
-// new orders of the same account: 7 hours for tlsserver and shortlived;
-// for classic 30 days, 10 days from 2027-02-10 and 7 hours from 2028-02-16
-// (same announcement as the lifetimes).
+// new orders of the same account. It is 7 hours for tlsserver and
+// shortlived. For classic it is 30 days, then 10 days from 2027-02-10 and
+// 7 hours from 2028-02-16, per the same announcement as the lifetimes.
 func authorizationReuse(profile string, at time.Time) time.Duration {
 	switch {
 	case profile == profileTLSServer || profile == profileShortLived:

@@ -34,6 +34,9 @@ const reflectorFieldOwner = "reflector"
 // mirror over. Auto mirrors are deleted when the source goes away or stops
 // allowing their namespace.
 func (w *World) syncReflector() bool {
+	if w.unchanged("reflector", "Secret", "Namespace") {
+		return false
+	}
 	ctx := context.Background()
 	var secrets corev1.SecretList
 	if err := w.api.List(ctx, &secrets); err != nil {

@@ -37,11 +37,11 @@ func TestShimDisabledIgnoresAnnotations(t *testing.T) {
 }
 
 // cert-manager v1.21.2 pkg/controller/certificate-shim/sync.go
-// (buildCertificates, handleGatewayAPIListeners): one Certificate per
-// Secret, named after the Secret, in the Gateway's namespace, with the
-// hostnames of every listener sharing the Secret, a controller owner
-// reference to the Gateway, and the duration and renew-before annotations
-// copied (helper.go translateAnnotations).
+// (buildCertificates, handleGatewayAPIListeners) creates one Certificate
+// per Secret, named after the Secret, in the Gateway's namespace. It
+// carries the hostnames of every listener sharing the Secret and a
+// controller owner reference to the Gateway, and helper.go
+// translateAnnotations copies the duration and renew-before annotations.
 func TestShimCreatesOneCertificatePerSecret(t *testing.T) {
 	w := newReferenceWorld(t, Options{})
 	applyListeners(t, w, "network", "internal",
@@ -87,10 +87,10 @@ func TestShimCreatesOneCertificatePerSecret(t *testing.T) {
 	}
 }
 
-// cert-manager v1.21.2 sync.go validateGatewayListenerBlock: a listener
-// without hostname or with a certificateRef to another namespace is
-// skipped with a Warning Event BadConfig; a Passthrough listener is
-// skipped before validation, without an Event.
+// cert-manager v1.21.2 sync.go validateGatewayListenerBlock skips a
+// listener without hostname or with a certificateRef to another namespace,
+// with a Warning Event BadConfig. A Passthrough listener is skipped before
+// validation, so without an Event.
 func TestShimSkipsInvalidListeners(t *testing.T) {
 	w := newReferenceWorld(t, Options{})
 	crossNS := httpsListener("https-cross", "cross.example.com", "cross-tls")
@@ -125,9 +125,9 @@ func TestShimSkipsInvalidListeners(t *testing.T) {
 	}
 }
 
-// cert-manager v1.21.2 sync.go buildCertificates: an existing Certificate
-// with the Secret's name that the Gateway does not control is left alone
-// (cert-manager only logs it); the shim never checks who owns the Secret.
+// cert-manager v1.21.2 sync.go buildCertificates leaves alone an existing
+// Certificate with the Secret's name that the Gateway does not control,
+// and only logs it. The shim never checks who owns the Secret.
 func TestShimLeavesForeignCertificateAlone(t *testing.T) {
 	w := newReferenceWorld(t, Options{})
 	foreign := &cmapi.Certificate{

@@ -13,8 +13,8 @@ import (
 type TraceEvent struct {
 	At time.Time `json:"at"`
 	// Kind groups events: api (a write through Client), shim, certificate,
-	// request, acme, challenge, secret, reflector, gateway, route, probe,
-	// gc, event (a Kubernetes Event) and error.
+	// issuer, request, acme, challenge, secret, reflector, gateway, route,
+	// probe, gc, event (a Kubernetes Event) and error.
 	Kind string `json:"kind"`
 	// Object is Kind/namespace/name, or a hostname for probe events.
 	Object string `json:"object"`
@@ -26,6 +26,7 @@ const (
 	traceAPI         = "api"
 	traceShim        = "shim"
 	traceCertificate = "certificate"
+	traceIssuer      = "issuer"
 	traceRequest     = "request"
 	traceACME        = "acme"
 	traceChallenge   = "challenge"

@@ -1,11 +1,11 @@
-// Package model is certwave's deterministic model world: an in-memory
-// Kubernetes API (controller-runtime's fake client with real server-side
-// apply schemas) and models of cert-manager (gateway-shim, issuance,
-// renewal, backoff), Let's Encrypt (rate limits through package ratelimit,
-// profiles, DNS01 timing, faults), emberstack reflector and Envoy Gateway
-// (listener and route status, TLS serving), all driven by a discrete-event
-// scheduler on a virtual clock. One seed drives every random choice, so the
-// same seed and calls give a byte-identical trace.
+// Package model is certwave's deterministic model world. Its Kubernetes
+// API is controller-runtime's fake client with the projects' server-side
+// apply schemas. Around it run models of cert-manager (gateway-shim,
+// issuance, renewal, backoff), Let's Encrypt (rate limits through package
+// ratelimit, profiles, DNS01 timing, faults), emberstack reflector and
+// Envoy Gateway (listener and route status, TLS serving). A discrete-event
+// scheduler on a virtual clock drives them all. One seed drives every
+// random choice, so the same seed and calls give a byte-identical trace.
 package model
 
 import (
@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"math/rand/v2"
 	"sort"
 	"strings"
@@ -50,8 +51,9 @@ type World struct {
 	trace       []TraceEvent
 	uidSeq      int
 	eventSeq    int
-	// events deduplicates Kubernetes Events by object, reason and message.
-	events map[string]bool
+	// events maps object UID, reason and message to the Event's name, to
+	// aggregate repeats.
+	events map[string]string
 
 	certs   map[types.UID]*certState
 	acme    *acmeModel
@@ -62,6 +64,14 @@ type World struct {
 	shim    map[string]string
 	// gcPending is set by deletions; the garbage collector runs only then.
 	gcPending bool
+	// writes counts writes per kind; seen holds, per controller, the
+	// counts it last ran at.
+	writes map[string]uint64
+	seen   map[string]string
+	// certWake is set when a Certificate's scheduled recheck comes due.
+	certWake bool
+	// round caches reads during one syncCertificates run.
+	round *certRound
 }
 
 var _ engine.World = (*World)(nil)
@@ -74,7 +84,8 @@ const maxSettleRounds = 25
 // New builds a model world from an inventory: its namespaces, Gateway
 // classes, Gateways, HTTPRoutes, issuers, Certificates issued before Start
 // (with real certificates in their Secrets) and reflector mirrors, then
-// lets the controllers settle.
+// lets the controllers settle. New does not modify inv; the world keeps
+// reading it, so the caller must not change it afterwards.
 func New(inv *topology.Inventory, opts Options) (*World, error) {
 	if inv == nil {
 		return nil, errors.New("model: nil inventory: pass topology.Reference() or a loaded inventory")
@@ -97,21 +108,25 @@ func New(inv *topology.Inventory, opts Options) (*World, error) {
 		rng:     rand.New(rand.NewPCG(uint64(opts.Seed), 0x5eed)),
 		sched:   scheduler{now: opts.Start},
 		scheme:  scheme,
-		events:  map[string]bool{},
+		events:  map[string]string{},
 		certs:   map[types.UID]*certState{},
 		issuers: map[string]bool{},
 		shim:    map[string]string{},
+		writes:  map[string]uint64{},
+		seen:    map[string]string{},
 	}
 	w.log = newLogger(w, opts.Log)
 	w.log.Info("model world", "seed", opts.Seed, "options", opts.String(), "inventory", inv.Source)
 
 	w.typeConverter = newTypeConverter(scheme)
-	w.api = newFakeClient(scheme, w.typeConverter)
+	w.api = w.newFakeClient(w.typeConverter)
 	w.client = &apiClient{Client: w.api, w: w}
 	w.shimEnabled = inv.CertManager.GatewayAPIEnabled
 	if opts.GatewayAPIEnabled != nil {
 		w.shimEnabled = *opts.GatewayAPIEnabled
 	}
+	w.log.Info("cert-manager gateway-shim", "enabled", w.shimEnabled, "setting", r.gatewayAPISetting,
+		"acmeProfiles", r.acmeProfiles, "defaultRotationPolicy", map[bool]string{true: "Always", false: "Never"}[r.rotateKeys])
 	w.acme, err = newACMEModel(w)
 	if err != nil {
 		return nil, err
@@ -186,13 +201,18 @@ func (w *World) afterWrite(verb string, ref objectRef) {
 	if strings.HasPrefix(verb, "delete") {
 		w.gcPending = true
 	}
-	w.ensureStamped(ref)
 	w.settle()
 }
 
 // settle runs the controllers in a fixed order until none of them changes
 // anything, then rebuilds the data plane and accounts availability.
+var settleCount int
+
 func (w *World) settle() {
+	settleCount++
+	if settleCount%20000 == 0 {
+		fmt.Fprintf(os.Stderr, "DEBUG settles=%d now=%s writes=%v queue=%d\n", settleCount, w.sched.now, w.writes, len(w.sched.queue))
+	}
 	converged := false
 	for range maxSettleRounds {
 		changed := false
