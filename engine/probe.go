@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/certwave/certwave/topology"
@@ -55,6 +56,11 @@ func (e *Engine) clientPathsFor(host string) []topology.ClientPath {
 			continue
 		}
 		if len(p.Hostnames) > 0 && !matchesAny(p.Hostnames, host) {
+			continue
+		}
+		if p.Kind == topology.ClientPathFixedSNI && slices.Contains(e.opts.AcceptFindings, "fixed-sni-client") {
+			// The operator accepted that per-host listeners do not serve
+			// this path, so its failures must not stop the run.
 			continue
 		}
 		out = append(out, p)

@@ -58,7 +58,7 @@ func (r *run) judge(ctx context.Context) []string {
 		failf("%d ACME orders, expected at least %d", orders, *e.MinACMEOrders)
 	}
 
-	avail := r.world.Availability()
+	avail := r.availability()
 	if e.MinAvailability != nil {
 		if host, min := lowest(avail); min < *e.MinAvailability {
 			failf("availability of %s fell to %.4f, expected at least %.4f", host, min, *e.MinAvailability)

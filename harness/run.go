@@ -70,8 +70,8 @@ type run struct {
 	planErr error
 }
 
-// Run rehearses one scenario and judges it. It never panics on a bad
-// scenario; every problem ends up in the Result.
+// Run rehearses one scenario and judges it. Errors of planning, of the
+// world or of the engine end up in the Result as failures.
 func Run(ctx context.Context, s *scenarios.Scenario, opts Options) Result {
 	wallStart := time.Now()
 	seed := opts.Seed
@@ -100,7 +100,11 @@ func Run(ctx context.Context, s *scenarios.Scenario, opts Options) Result {
 	}
 	if r.world != nil {
 		res.ACMEOrders = r.world.ACMEOrders()
-		res.MinAvailability = minAvailability(r.world.Availability())
+		host, min := lowest(r.availability())
+		res.MinAvailability = min
+		if min < 1 {
+			res.Notes = append(res.Notes, fmt.Sprintf("lowest availability: %s at %.4f", host, min))
+		}
 		res.VirtualDuration = r.world.Clock().Now().Sub(r.start)
 	}
 	if r.stop != nil {
@@ -167,8 +171,8 @@ func (r *run) execute(ctx context.Context) error {
 	return nil
 }
 
-// drive runs the engine to its end: resumes after kills and after a stop
-// when the scenario asks, rolls back and observes.
+// drive runs the engine to its end: it resumes after kills, resumes after
+// a stop when the scenario sets resumeAfter, then rolls back and observes.
 func (r *run) drive(ctx context.Context) error {
 	store := &engine.MemoryStore{}
 	stepsDone := 0
@@ -356,4 +360,23 @@ func (r *run) planOptions() (plan.Options, error) {
 	}
 	o.Force = ps.Force
 	return o, nil
+}
+
+// availability returns the world's availability of the hosts the plan
+// migrates; hosts served only over plain HTTP are not the migration's
+// concern and would always read as down to a TLS probe.
+func (r *run) availability() map[string]float64 {
+	all := r.world.Availability()
+	if r.plan == nil {
+		return all
+	}
+	out := map[string]float64{}
+	for _, c := range r.plan.Cohorts {
+		for _, h := range c.Hosts {
+			if a, ok := all[h.Hostname]; ok {
+				out[h.Hostname] = a
+			}
+		}
+	}
+	return out
 }

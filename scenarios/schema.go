@@ -24,7 +24,7 @@ type Scenario struct {
 	Run      RunSpec  `yaml:"run"`
 	Expect   Expect   `yaml:"expect"`
 	// Needs lists capabilities a world must have to rehearse the scenario,
-	// for example compressed-backoff; a world without one reports the
+	// for example compressed-backoff. A world without one reports the
 	// scenario as unsupported, never as passed.
 	Needs []string `yaml:"needs"`
 

@@ -93,7 +93,8 @@ func (w *World) recheckAt(st *certState, t time.Time) {
 // syncCertificates reconciles every Certificate whose inputs changed or
 // whose recheck is due, in namespace/name order.
 func (w *World) syncCertificates() bool {
-	skip := w.unchanged("certificates", "Certificate", "Secret", "ClusterIssuer", "Issuer")
+	skip := w.unchanged("certificates", "Certificate", "Certificate/status", "Secret",
+		"ClusterIssuer", "ClusterIssuer/status", "Issuer", "Issuer/status")
 	if skip && !w.certWake {
 		return false
 	}

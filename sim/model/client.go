@@ -83,7 +83,7 @@ func newTypeConverter(scheme *runtime.Scheme) chainConverter {
 // Its field manager records the owners of fields that creates and updates
 // set; server-side apply goes through World.serverSideApply.
 func (w *World) newFakeClient(tc chainConverter) client.WithWatch {
-	return &countingClient{w: w, WithWatch: fake.NewClientBuilder().
+	return &countingClient{w: w, cache: map[schema.GroupVersionKind]map[string]client.Object{}, WithWatch: fake.NewClientBuilder().
 		WithScheme(w.scheme).
 		WithRESTMapper(newRESTMapper()).
 		WithTypeConverters(tc...).

@@ -22,6 +22,15 @@ type pkiState struct {
 	// authorities are the ACME servers' issuing CAs by name.
 	authorities map[string]*authority
 	parsed      map[string]*x509.Certificate
+	// pairs caches secretKeyPair by certificate and key bytes.
+	pairs map[string]pairResult
+}
+
+// pairResult is a cached outcome of secretKeyPair.
+type pairResult struct {
+	pair   *keyPair
+	reason string
+	err    error
 }
 
 // authority is a CA that signs leaf certificates.
@@ -32,7 +41,7 @@ type authority struct {
 }
 
 func newPKIState() *pkiState {
-	return &pkiState{authorities: map[string]*authority{}, parsed: map[string]*x509.Certificate{}}
+	return &pkiState{authorities: map[string]*authority{}, parsed: map[string]*x509.Certificate{}, pairs: map[string]pairResult{}}
 }
 
 // newKey returns an ed25519 key from the seeded generator. ed25519 signing
@@ -224,6 +233,17 @@ func (w *World) secretKeyPair(s *corev1.Secret) (*keyPair, string, error) {
 	if len(certData) == 0 {
 		return nil, reasonMissingData, errors.New("secret does not contain a certificate")
 	}
+	cacheKey := string(certData) + "\x00" + string(keyData)
+	if r, ok := w.pki.pairs[cacheKey]; ok {
+		return r.pair, r.reason, r.err
+	}
+	pair, reason, err := w.parseKeyPair(certData, keyData)
+	w.pki.pairs[cacheKey] = pairResult{pair: pair, reason: reason, err: err}
+	return pair, reason, err
+}
+
+// parseKeyPair parses and matches a certificate and its private key.
+func (w *World) parseKeyPair(certData, keyData []byte) (*keyPair, string, error) {
 	key, err := parseKey(keyData)
 	if err != nil {
 		return nil, reasonInvalidKeyPair, fmt.Errorf("secret contains invalid private key data: %w", err)

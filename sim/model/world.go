@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"math/rand/v2"
 	"sort"
 	"strings"
@@ -206,13 +205,7 @@ func (w *World) afterWrite(verb string, ref objectRef) {
 
 // settle runs the controllers in a fixed order until none of them changes
 // anything, then rebuilds the data plane and accounts availability.
-var settleCount int
-
 func (w *World) settle() {
-	settleCount++
-	if settleCount%20000 == 0 {
-		fmt.Fprintf(os.Stderr, "DEBUG settles=%d now=%s writes=%v queue=%d\n", settleCount, w.sched.now, w.writes, len(w.sched.queue))
-	}
 	converged := false
 	for range maxSettleRounds {
 		changed := false
