@@ -105,6 +105,41 @@ type apiClient struct {
 
 var _ client.Client = (*apiClient)(nil)
 
+// Get reads an object; see dropManagedFieldTimes.
+func (c *apiClient) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if err := c.Client.Get(ctx, key, obj, opts...); err != nil {
+		return err
+	}
+	dropManagedFieldTimes(obj)
+	return nil
+}
+
+// List reads a list; see dropManagedFieldTimes.
+func (c *apiClient) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	if err := c.Client.List(ctx, list, opts...); err != nil {
+		return err
+	}
+	return meta.EachListItem(list, func(o runtime.Object) error {
+		dropManagedFieldTimes(o)
+		return nil
+	})
+}
+
+// dropManagedFieldTimes clears the times of managedFields entries, which
+// apimachinery's field manager takes from the wall clock, so that what the
+// engine reads replays byte for byte.
+func dropManagedFieldTimes(obj runtime.Object) {
+	acc, err := meta.Accessor(obj)
+	if err != nil {
+		return
+	}
+	fields := acc.GetManagedFields()
+	for i := range fields {
+		fields[i].Time = nil
+	}
+	acc.SetManagedFields(fields)
+}
+
 func (c *apiClient) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
 	c.w.mu.Lock()
 	defer c.w.mu.Unlock()

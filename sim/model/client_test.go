@@ -108,3 +108,20 @@ func TestApplyCreateStampsUID(t *testing.T) {
 		t.Errorf("creationTimestamp = %s, want the virtual time %s", got.CreationTimestamp, testStart)
 	}
 }
+
+// Managed field times come from the wall clock in apimachinery's field
+// manager; the engine's client reads them cleared, so runs replay.
+func TestClientReadsHaveNoWallClockTimes(t *testing.T) {
+	w := newReferenceWorld(t, Options{})
+	applyListeners(t, w, "network", "internal", httpsListener("https-grafana", "grafana.example.com", "grafana-tls"))
+	var gw gwapiv1.Gateway
+	getObject(t, w, "network", "internal", &gw)
+	if len(gw.ManagedFields) == 0 {
+		t.Fatal("no managedFields returned")
+	}
+	for _, m := range gw.ManagedFields {
+		if m.Time != nil {
+			t.Errorf("managedFields entry of %s carries time %s", m.Manager, m.Time)
+		}
+	}
+}

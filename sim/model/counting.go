@@ -125,9 +125,9 @@ func (c *countingClient) List(ctx context.Context, list client.ObjectList, opts 
 }
 
 // written counts a write under the kind, or under kind/status for a write
-// to the status subresource, and refreshes the cached copy from the fake
-// client, which holds the stored form (resource version, managed fields,
-// preserved status), or drops it when the object is gone.
+// to the status subresource. It then refreshes the cached copy from the
+// fake client, which holds the stored form with its resource version,
+// managed fields and preserved status, or drops it when the object is gone.
 func (c *countingClient) written(ctx context.Context, obj runtime.Object, subresource string) {
 	gvk, ok := c.kindOf(obj)
 	if !ok {
