@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -83,6 +85,19 @@ func (c *actionClock) perform(ctx context.Context, a scenarios.Action) error {
 		}
 		if err := cl.Patch(ctx, &gw, patch, client.FieldOwner("operator")); err != nil {
 			return fmt.Errorf("action annotate-gateway %s: %w", a.Gateway, err)
+		}
+	case "create-certificate":
+		ns, name, _ := strings.Cut(a.Certificate, "/")
+		crt := &cmapi.Certificate{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			Spec: cmapi.CertificateSpec{
+				SecretName: name + "-tls",
+				DNSNames:   a.DNSNames,
+				IssuerRef:  cmmeta.IssuerReference{Kind: "ClusterIssuer", Name: a.Issuer},
+			},
+		}
+		if err := cl.Create(ctx, crt, client.FieldOwner("operator")); err != nil {
+			return fmt.Errorf("action create-certificate %s: %w", a.Certificate, err)
 		}
 	case "delete-secret":
 		ns, name, _ := strings.Cut(a.Secret, "/")

@@ -89,7 +89,7 @@ func (r *run) judge(ctx context.Context) []string {
 		failf("the rollback cost %d ACME orders, expected %d", r.rbCost, *e.RollbackOrders)
 	}
 	if e.LockedOut != nil {
-		fails = append(fails, r.judgeLockOut(e.LockedOut)...)
+		fails = append(fails, r.judgeLockOut(ctx, e.LockedOut)...)
 	}
 	if len(e.Renewals) > 0 || e.CTExposed != nil {
 		events, err := r.world.ACME().ACMEEvents(ctx, time.Time{})
@@ -149,22 +149,37 @@ func (r *run) judgeCompleted() []string {
 	return fails
 }
 
-func (r *run) judgeLockOut(want *scenarios.LockOut) []string {
+// judgeLockOut finds the latest time until which Let's Encrypt refused
+// new certificates for the registered domain, from the ACME refusals of
+// the run (refusal time plus Retry-After).
+func (r *run) judgeLockOut(ctx context.Context, want *scenarios.LockOut) []string {
 	domain, err := ratelimit.RegisteredDomain(r.inv.Domain)
 	if err != nil {
 		return []string{fmt.Sprintf("registered domain of %q: %v", r.inv.Domain, err)}
+	}
+	events, err := r.world.ACME().ACMEEvents(ctx, time.Time{})
+	if err != nil {
+		return []string{fmt.Sprintf("reading ACME events: %v", err)}
+	}
+	var until time.Time
+	for _, ev := range events {
+		if ev.Type == engine.ACMERefused && ev.Limit == want.Limit && ev.At.Add(ev.RetryIn).After(until) {
+			until = ev.At.Add(ev.RetryIn)
+		}
 	}
 	at := r.end
 	if r.stop != nil {
 		at = r.stop.At
 	}
-	until := r.world.LockedOutUntil(domain)
-	if until.IsZero() || until.Sub(at) < want.AtLeast.D() {
-		return []string{fmt.Sprintf("issuance for %s locked out until %v (%s after the stop), expected at least %s",
+	if until.IsZero() {
+		return []string{fmt.Sprintf("no ACME order was refused by %s for %s, expected a lock-out", want.Limit, domain)}
+	}
+	if until.Sub(at) < want.AtLeast.D() {
+		return []string{fmt.Sprintf("new certificates for %s locked out until %s (%s after the stop), expected at least %s",
 			domain, until.Format(time.RFC3339), until.Sub(at).Round(time.Minute), want.AtLeast.D())}
 	}
-	r.note("new certificates for %s locked out until %s (%s after the stop) by %s",
-		domain, until.Format(time.RFC3339), until.Sub(at).Round(time.Minute), want.Limit)
+	r.note("new certificates for %s locked out by %s until %s (%s after the stop)",
+		domain, want.Limit, until.Format(time.RFC3339), until.Sub(at).Round(time.Minute))
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"bytes"
 	"context"
 	"testing"
 
@@ -63,5 +64,32 @@ func BenchmarkSuite(b *testing.B) {
 	}
 	for b.Loop() {
 		RunSuite(context.Background(), list, Options{World: "model", Seed: 1}, nil)
+	}
+}
+
+// TestSameSeedSameTrace runs one scenario twice with one seed through the
+// engine and the model: the traces must be byte-identical.
+func TestSameSeedSameTrace(t *testing.T) {
+	list, err := scenarios.LoadDir(scenarios.Builtin, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s *scenarios.Scenario
+	for _, candidate := range list {
+		if candidate.Name == "mirrored-secret-early" {
+			s = candidate
+		}
+	}
+	if s == nil {
+		t.Fatal("scenario mirrored-secret-early not found")
+	}
+	var first, second bytes.Buffer
+	Run(context.Background(), s, Options{World: "model", Seed: 7, Trace: &first})
+	Run(context.Background(), s, Options{World: "model", Seed: 7, Trace: &second})
+	if first.Len() == 0 {
+		t.Fatal("empty trace")
+	}
+	if !bytes.Equal(first.Bytes(), second.Bytes()) {
+		t.Error("two runs with seed 7 gave different traces")
 	}
 }

@@ -110,11 +110,15 @@ type Fault struct {
 // at an offset from the plan's start.
 type Action struct {
 	At Duration `yaml:"at"`
-	// Kind is annotate-gateway (an operator annotating a Gateway by hand)
-	// or delete-secret.
+	// Kind is annotate-gateway (an operator annotating a Gateway by hand),
+	// delete-secret, or create-certificate (a new Certificate for DNSNames
+	// from the ClusterIssuer Issuer, writing Secret <name>-tls).
 	Kind        string            `yaml:"kind"`
 	Gateway     string            `yaml:"gateway"`
 	Secret      string            `yaml:"secret"`
+	Certificate string            `yaml:"certificate"`
+	DNSNames    []string          `yaml:"dnsNames"`
+	Issuer      string            `yaml:"issuer"`
 	Annotations map[string]string `yaml:"annotations"`
 }
 

@@ -14,7 +14,7 @@ var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 // Accepted values of the enumerated fields.
 var (
 	faultKinds  = []string{"dns01-fail", "rate-limit", "delay-issuance", "acme-5xx"}
-	actionKinds = []string{"annotate-gateway", "delete-secret"}
+	actionKinds = []string{"annotate-gateway", "delete-secret", "create-certificate"}
 	variants    = []string{"", "hybrid", "all-acme"}
 	profiles    = []string{"", "classic", "tlsserver", "shortlived"}
 	cmVersions  = []string{"", "v1.17", "v1.21"}
@@ -127,6 +127,14 @@ func validate(s *Scenario, root *yaml.Node) []string {
 		v.oneOf(p+".kind", a.Kind, actionKinds)
 		if a.Kind == "annotate-gateway" && strings.Count(a.Gateway, "/") != 1 {
 			v.fail(p+".gateway", fmt.Sprintf("invalid %q: want namespace/name", a.Gateway))
+		}
+		if a.Kind == "create-certificate" {
+			if strings.Count(a.Certificate, "/") != 1 {
+				v.fail(p+".certificate", fmt.Sprintf("invalid %q: want namespace/name", a.Certificate))
+			}
+			if len(a.DNSNames) == 0 || a.Issuer == "" {
+				v.fail(p, "create-certificate needs dnsNames and issuer")
+			}
 		}
 		if a.Kind == "delete-secret" && strings.Count(a.Secret, "/") != 1 {
 			v.fail(p+".secret", fmt.Sprintf("invalid %q: want namespace/name", a.Secret))
