@@ -20,8 +20,10 @@ type Result struct {
 	Scenario string `json:"scenario"`
 	File     string `json:"file"`
 	World    string `json:"world"`
-	Seed     int64  `json:"seed"`
-	Verdict  string `json:"verdict"`
+	// Suite is the scenario folder, empty for the built-in scenarios.
+	Suite   string `json:"suite,omitempty"`
+	Seed    int64  `json:"seed"`
+	Verdict string `json:"verdict"`
 	// Failures lists every expectation that did not hold; Unsupported
 	// says why the world cannot rehearse the scenario.
 	Failures    []string `json:"failures,omitempty"`
@@ -38,7 +40,11 @@ type Result struct {
 
 // Replay returns the command that reruns the scenario with the same seed.
 func (r *Result) Replay() string {
-	return fmt.Sprintf("certwave simulate --world %s --scenario %s --seed %d", r.World, r.Scenario, r.Seed)
+	suite := ""
+	if r.Suite != "" {
+		suite = " --suite " + r.Suite
+	}
+	return fmt.Sprintf("certwave simulate --world %s%s --scenario %s --seed %d", r.World, suite, r.Scenario, r.Seed)
 }
 
 // WriteTable writes one line per scenario in a terminal table, then the

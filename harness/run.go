@@ -35,6 +35,9 @@ type Options struct {
 	// Trace, when set, receives each scenario's world trace, one event a
 	// line after a "# scenario" header.
 	Trace io.Writer
+	// Suite is the folder the scenario came from, empty for the built-in
+	// scenarios; the replay command names it.
+	Suite string
 	// Fixtures is the folder $CERTWAVE_FIXTURES stands for in scenario
 	// paths.
 	Fixtures string
@@ -78,7 +81,7 @@ func Run(ctx context.Context, s *scenarios.Scenario, opts Options) Result {
 	if s.Seed != 0 {
 		seed = s.Seed
 	}
-	res := Result{Scenario: s.Name, File: s.File, World: opts.World, Seed: seed, MinAvailability: 1}
+	res := Result{Scenario: s.Name, File: s.File, World: opts.World, Seed: seed, Suite: opts.Suite, MinAvailability: 1}
 	r := &run{s: s, opts: opts, result: &res}
 	r.opts.Seed = seed
 

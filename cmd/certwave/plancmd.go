@@ -60,7 +60,7 @@ when issuance is locked out.`,
 	fl := cmd.Flags()
 	def := plan.DefaultOptions(time.Time{})
 	fl.StringVarP(&f.output, "output", "o", formatTable, "output format: table, json or yaml")
-	fl.StringVar(&f.outFile, "out", "", "also write the plan as YAML to this file, for `certwave simulate --plan` and `certwave run --plan`")
+	fl.StringVar(&f.outFile, "out", "", "also write the plan as YAML to this file")
 	fl.StringVar(&f.variant, "variant", string(def.Variant), "hybrid (internal Gateways from a private CA) or all-acme (every route through ACME)")
 	fl.StringArrayVar(&f.internalGateways, "internal-gateway", nil, "namespace/name of a Gateway whose hosts get private-CA certificates; repeatable (default: every Gateway named internal)")
 	fl.StringVar(&f.start, "start", "", "calendar time of the first step, RFC 3339 (default: tomorrow 09:00 UTC)")
@@ -210,6 +210,16 @@ func writePlanTable(w io.Writer, p *plan.Plan) {
 			p.Breach.Limit, p.Breach.Key, p.Breach.At.Format(time.RFC3339), p.Breach.Until.Format(time.RFC3339), p.Breach.Detail)
 	}
 	writeFindings(w, p.Findings)
+
+	blockers := 0
+	for _, f := range p.Findings {
+		if f.Severity == plan.SeverityBlocker {
+			blockers++
+		}
+	}
+	if blockers > 0 {
+		fmt.Fprintf(w, "\n%d blocker findings: the engine stops at preflight until each is fixed or accepted.\n", blockers)
+	}
 }
 
 func phaseSummary(p *plan.Plan, phase int) (steps, waves int, first, last string) {

@@ -44,11 +44,7 @@ func newRootCommand() *cobra.Command {
 		Long: `certwave moves a Kubernetes cluster from one shared wildcard Let's Encrypt
 certificate to one certificate per Gateway listener, created by cert-manager's
 gateway-shim, without breaching Let's Encrypt's rate limits and without taking
-routes down.
-
-  inventory  list Gateways, listeners, routes and preflight findings
-  plan       build the migration plan: cohorts, phases, waves, budget
-  simulate   rehearse plans and scenarios on a simulated world`,
+routes down. Start with inventory, then plan, then simulate.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

@@ -34,7 +34,7 @@ func newSimulateCommand() *cobra.Command {
 what the run does and the outcomes expected) through the real engine on a
 simulated world, and judges each one. The model world is deterministic: the
 same seed gives the same trace, and days of soaks and renewals take
-milliseconds.
+seconds of wall time.
 
 It prints a table (scenario, verdict, ACME orders, minimum availability,
 virtual duration, wall time), writes a Markdown report with --report, and
@@ -51,7 +51,7 @@ replays it.`,
 	fl.StringVar(&f.world, "world", "model", "world to rehearse on: "+strings.Join(harness.WorldNames, ", "))
 	fl.Int64Var(&f.seed, "seed", 1, "seed of every random choice of the world; a scenario's own seed wins")
 	fl.StringVar(&f.suite, "suite", "", "folder of scenario files (*.yaml) (default: the built-in scenarios)")
-	fl.StringArrayVar(&f.scenario, "scenario", nil, "run only the scenario with this name or file; repeatable")
+	fl.StringArrayVar(&f.scenario, "scenario", nil, "run only the scenario with this name, or this file name inside the suite; repeatable")
 	fl.StringArrayVar(&f.labels, "label", nil, "run only scenarios carrying this label; repeatable")
 	fl.StringVar(&f.report, "report", "", "write a Markdown report to this file")
 	fl.StringVar(&f.logFile, "log", "", "write the worlds' logs (the seed and options first) to this file")
@@ -88,7 +88,7 @@ func runSimulate(cmd *cobra.Command, f *simulateFlags) error {
 	}
 	stderr := cmd.ErrOrStderr()
 	fmt.Fprintf(stderr, "certwave simulate: world %s, seed %d, %d scenarios\n", f.world, f.seed, len(list))
-	results := harness.RunSuite(cmd.Context(), list, harness.Options{World: f.world, Seed: f.seed, Log: log, Trace: trace},
+	results := harness.RunSuite(cmd.Context(), list, harness.Options{World: f.world, Seed: f.seed, Log: log, Trace: trace, Suite: f.suite},
 		func(r harness.Result) {
 			fmt.Fprintf(stderr, "  %-28s %s (%s)\n", r.Scenario, r.Verdict, r.Wall.Round(1e6))
 		})

@@ -50,6 +50,13 @@ func (f *sourceFlags) load(ctx context.Context) (*topology.Inventory, error) {
 	case f.reference:
 		return topology.Reference(), nil
 	case f.fromDir != "":
+		info, err := os.Stat(f.fromDir)
+		if err != nil {
+			return nil, fmt.Errorf("--from-dir %s: directory not found: give the GitOps repository root or its kubernetes/ folder", f.fromDir)
+		}
+		if !info.IsDir() {
+			return nil, fmt.Errorf("--from-dir %s is a file, not a directory: give the GitOps repository root or its kubernetes/ folder", f.fromDir)
+		}
 		return topology.LoadGitOps(f.fromDir, topology.GitOpsOptions{Vars: vars})
 	default:
 		c, name, err := clusterClient(f.kubeconfig, f.context)
