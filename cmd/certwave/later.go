@@ -5,4 +5,5 @@ import "github.com/spf13/cobra"
 // addLaterCommands registers the commands built on the engine.
 func addLaterCommands(root *cobra.Command) {
 	root.AddCommand(newSimulateCommand())
+	root.AddCommand(newVerifyCommand())
 }
