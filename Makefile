@@ -36,3 +36,17 @@ fuzz:
 
 clean:
 	rm -rf bin reports
+
+# Build the real components of the `local` world (etcd, Pebble,
+# kube-apiserver, kube-controller-manager) into
+# $CERTWAVE_CACHE/components (default ~/.cache/certwave/components). Cached
+# binaries are skipped, and a cold build takes many minutes. No other target
+# depends on it. See hack/README.md.
+.PHONY: components components-smoke
+components:
+	hack/components.sh
+
+# Start the cached etcd, kube-apiserver and Pebble on 127.0.0.1 and check
+# that they answer.
+components-smoke:
+	hack/smoke-components.sh

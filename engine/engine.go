@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/certwave/certwave/plan"
@@ -87,6 +88,11 @@ type Engine struct {
 	phase int
 	// preview is the dry run's actuator while a dry run is in progress.
 	preview *previewActuator
+	// certificates is the last Certificate list read from a client that
+	// implements listVersioner, and certificatesVersion its ListVersion
+	// at that read.
+	certificates        *cmv1.CertificateList
+	certificatesVersion string
 }
 
 // runState is the state of one Run or Rollback call.

@@ -21,6 +21,16 @@ import (
 // the ACME problem type rateLimited or an HTTP 429.
 var rateLimitPattern = regexp.MustCompile(`rateLimited|\b429\b`)
 
+// isRateLimitMessage reports whether m matches rateLimitPattern. The
+// substring test skips the regexp for the common message that matches
+// neither alternative, which observe checks on every poll.
+func isRateLimitMessage(m string) bool {
+	if !strings.Contains(m, "rateLimited") && !strings.Contains(m, "429") {
+		return false
+	}
+	return rateLimitPattern.MatchString(m)
+}
+
 // observe reads the ACME events into the ledger and checks the stop rules
 // that hold at any moment (failed-certificate, too-many-pending,
 // rate-limited, repeated-retries). It returns a *stopSignal when one fires
@@ -56,9 +66,9 @@ func (e *Engine) observe(ctx context.Context, st *runState) error {
 // in any condition message fires rate-limited. It also reports whether all
 // Certificates are settled: Ready, not issuing and without a failure.
 func (e *Engine) certificateRules(ctx context.Context, st *runState) ([]observation, bool, error) {
-	list := &cmv1.CertificateList{}
-	if err := e.client.List(ctx, list); err != nil {
-		return nil, false, fmt.Errorf("list Certificates: %w", err)
+	list, err := e.listCertificates(ctx)
+	if err != nil {
+		return nil, false, err
 	}
 	now := e.clock.Now()
 	var obs []observation
@@ -82,7 +92,7 @@ func (e *Engine) certificateRules(ctx context.Context, st *runState) ([]observat
 		// cert-manager copies a failed order's error into the Issuing
 		// condition, also when a renewal fails and Ready stays True.
 		for _, m := range s.messages {
-			if rateLimitPattern.MatchString(m) {
+			if isRateLimitMessage(m) {
 				obs = append(obs, observation{rule: RuleRateLimited, objects: []string{"Certificate/" + key}, state: m,
 					reason: "Certificate " + key + " reports a rate-limit error: " + m})
 			}
@@ -107,6 +117,35 @@ func (e *Engine) certificateRules(ctx context.Context, st *runState) ([]observat
 	return obs, settled, nil
 }
 
+// listVersioner is implemented by clients that track their writes without
+// a request to the API server. ListVersion returns a value that changes
+// whenever an object of the kind or one of its subresources is written.
+type listVersioner interface {
+	ListVersion(kind string) string
+}
+
+// listCertificates lists every Certificate. It reuses the previous list
+// while the client reports no write to Certificates since, so the caller
+// must not modify the list.
+func (e *Engine) listCertificates(ctx context.Context) (*cmv1.CertificateList, error) {
+	versioner, ok := e.client.(listVersioner)
+	version := ""
+	if ok {
+		version = versioner.ListVersion("Certificate")
+		if e.certificates != nil && version == e.certificatesVersion {
+			return e.certificates, nil
+		}
+	}
+	list := &cmv1.CertificateList{}
+	if err := e.client.List(ctx, list); err != nil {
+		return nil, fmt.Errorf("list Certificates: %w", err)
+	}
+	if ok {
+		e.certificates, e.certificatesVersion = list, version
+	}
+	return list, nil
+}
+
 // rateLimitMessages looks for rate-limit errors on CertificateRequests
 // (condition messages) and ACME Orders (status.reason). A world whose
 // client does not serve those kinds is skipped. observe calls it only while
@@ -120,7 +159,7 @@ func (e *Engine) rateLimitMessages(ctx context.Context) ([]observation, error) {
 	}
 	for _, r := range requests.Items {
 		for _, c := range r.Status.Conditions {
-			if rateLimitPattern.MatchString(c.Message) {
+			if isRateLimitMessage(c.Message) {
 				obj := "CertificateRequest/" + r.Namespace + "/" + r.Name
 				obs = append(obs, observation{rule: RuleRateLimited, objects: []string{obj}, state: c.Message,
 					reason: obj + " reports a rate-limit error: " + c.Message})
@@ -132,7 +171,7 @@ func (e *Engine) rateLimitMessages(ctx context.Context) ([]observation, error) {
 		return nil, err
 	}
 	for _, o := range orders.Items {
-		if rateLimitPattern.MatchString(o.Status.Reason) {
+		if isRateLimitMessage(o.Status.Reason) {
 			obj := "Order/" + o.Namespace + "/" + o.Name
 			obs = append(obs, observation{rule: RuleRateLimited, objects: []string{obj}, state: o.Status.Reason,
 				reason: obj + " reports a rate-limit error: " + o.Status.Reason})

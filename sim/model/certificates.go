@@ -100,15 +100,17 @@ func (w *World) syncCertificates() bool {
 	}
 	w.certWake = false
 	ctx := context.Background()
+	// The lists share their items with the client's cache, so the
+	// controllers below only read them and write copies.
 	var list cmapi.CertificateList
-	if err := w.api.List(ctx, &list); err != nil {
+	if err := w.listShared(ctx, &list); err != nil {
 		w.recordError("list Certificates", err)
 		return false
 	}
 	sortCertificates(list.Items)
 
 	var secrets corev1.SecretList
-	if err := w.api.List(ctx, &secrets); err != nil {
+	if err := w.listShared(ctx, &secrets); err != nil {
 		w.recordError("list Secrets", err)
 		return false
 	}

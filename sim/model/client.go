@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -83,7 +85,7 @@ func newTypeConverter(scheme *runtime.Scheme) chainConverter {
 // Its field manager records the owners of fields that creates and updates
 // set; server-side apply goes through World.serverSideApply.
 func (w *World) newFakeClient(tc chainConverter) client.WithWatch {
-	return &countingClient{w: w, cache: map[schema.GroupVersionKind]map[string]client.Object{}, WithWatch: fake.NewClientBuilder().
+	return &countingClient{w: w, cache: map[schema.GroupVersionKind]map[string]client.Object{}, stale: map[schema.GroupVersionKind]map[string]bool{}, WithWatch: fake.NewClientBuilder().
 		WithScheme(w.scheme).
 		WithRESTMapper(newRESTMapper()).
 		WithTypeConverters(tc...).
@@ -123,6 +125,22 @@ func (c *apiClient) List(ctx context.Context, list client.ObjectList, opts ...cl
 		dropManagedFieldTimes(o)
 		return nil
 	})
+}
+
+// ListVersion returns the number of writes to objects of kind and to
+// their subresources. It implements the engine's optional listVersioner,
+// because a List of the kind returns the same objects while that number
+// is unchanged.
+func (c *apiClient) ListVersion(kind string) string {
+	c.w.mu.Lock()
+	defer c.w.mu.Unlock()
+	var total uint64
+	for k, n := range c.w.writes {
+		if k == kind || strings.HasPrefix(k, kind+"/") {
+			total += n
+		}
+	}
+	return strconv.FormatUint(total, 10)
 }
 
 // dropManagedFieldTimes clears the times of managedFields entries, which

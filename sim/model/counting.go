@@ -28,6 +28,10 @@ type countingClient struct {
 	// cache holds, per kind, the stored objects by namespace/name; a kind
 	// is loaded from the fake client on its first read.
 	cache map[schema.GroupVersionKind]map[string]client.Object
+	// stale holds, per cached kind, the namespace/name keys written since
+	// they were last read from the fake client. Reads refresh them first,
+	// so several writes to one object between reads cost one refresh.
+	stale map[schema.GroupVersionKind]map[string]bool
 }
 
 type countingSubResource struct {
@@ -50,11 +54,28 @@ func (c *countingClient) kindOf(obj runtime.Object) (schema.GroupVersionKind, bo
 	return gvk, true
 }
 
-// load fills the cache of a kind from the fake client.
+// load fills the cache of a kind from the fake client, or refreshes the
+// stale entries of a kind already cached.
 func (c *countingClient) load(ctx context.Context, gvk schema.GroupVersionKind) (map[string]client.Object, error) {
 	if objs, ok := c.cache[gvk]; ok {
+		if len(c.stale[gvk]) == 0 {
+			return objs, nil
+		}
+		keys := make([]string, 0, len(c.stale[gvk]))
+		for key := range c.stale[gvk] {
+			keys = append(keys, key)
+		}
+		sort.Strings(keys)
+		delete(c.stale, gvk)
+		for _, key := range keys {
+			if err := c.refresh(ctx, gvk, objs, key); err != nil {
+				delete(c.cache, gvk)
+				return c.load(ctx, gvk)
+			}
+		}
 		return objs, nil
 	}
+	delete(c.stale, gvk)
 	list, err := c.w.scheme.New(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
 	if err != nil {
 		return nil, err
@@ -101,6 +122,29 @@ func (c *countingClient) Get(ctx context.Context, key client.ObjectKey, obj clie
 // List serves typed lists without selectors from the cache, sorted by
 // namespace and name as an API server returns them.
 func (c *countingClient) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	return c.list(ctx, list, true, opts...)
+}
+
+// listShared is List for callers that only read the items. It skips the
+// deep copy: the items share their maps, slices and pointers with the
+// cache, so modifying them would corrupt it. Copy an item before changing
+// it.
+func (c *countingClient) listShared(ctx context.Context, list client.ObjectList) error {
+	return c.list(ctx, list, false)
+}
+
+// listShared lists through the cache without deep copies where the client
+// has one; see countingClient.listShared for what the caller must not do.
+func (w *World) listShared(ctx context.Context, list client.ObjectList) error {
+	if c, ok := w.api.(*countingClient); ok {
+		return c.listShared(ctx, list)
+	}
+	return w.api.List(ctx, list)
+}
+
+// list is List, with deep copies of the cached objects when deepCopy is
+// set.
+func (c *countingClient) list(ctx context.Context, list client.ObjectList, deepCopy bool, opts ...client.ListOption) error {
 	lo := (&client.ListOptions{}).ApplyOptions(opts)
 	gvk, ok := c.kindOf(list)
 	if !ok || lo.LabelSelector != nil || lo.FieldSelector != nil || lo.Limit != 0 || lo.Continue != "" {
@@ -119,15 +163,19 @@ func (c *countingClient) List(ctx context.Context, list client.ObjectList, opts 
 	sort.Strings(keys)
 	items := make([]runtime.Object, 0, len(keys))
 	for _, k := range keys {
-		items = append(items, objs[k].DeepCopyObject())
+		if deepCopy {
+			items = append(items, objs[k].DeepCopyObject())
+		} else {
+			items = append(items, objs[k])
+		}
 	}
 	return meta.SetList(list, items)
 }
 
 // written counts a write under the kind, or under kind/status for a write
-// to the status subresource. It then refreshes the cached copy from the
-// fake client, which holds the stored form with its resource version,
-// managed fields and preserved status, or drops it when the object is gone.
+// to the status subresource. It then marks the cached copy stale, so the
+// next read refreshes it from the fake client, which holds the stored form
+// with its resource version, managed fields and preserved status.
 func (c *countingClient) written(ctx context.Context, obj runtime.Object, subresource string) {
 	gvk, ok := c.kindOf(obj)
 	if !ok {
@@ -142,24 +190,33 @@ func (c *countingClient) written(ctx context.Context, obj runtime.Object, subres
 	} else {
 		c.w.writes[gvk.Kind]++
 	}
-	objs, loaded := c.cache[gvk]
-	if !loaded {
+	if _, loaded := c.cache[gvk]; !loaded {
 		return
 	}
 	o := obj.(client.Object)
-	key := o.GetNamespace() + "/" + o.GetName()
+	if c.stale[gvk] == nil {
+		c.stale[gvk] = map[string]bool{}
+	}
+	c.stale[gvk][o.GetNamespace()+"/"+o.GetName()] = true
+}
+
+// refresh replaces the cached copy of the object at key (namespace/name)
+// with the fake client's stored form, or drops it when the object is gone.
+func (c *countingClient) refresh(ctx context.Context, gvk schema.GroupVersionKind, objs map[string]client.Object, key string) error {
 	fresh, err := c.w.scheme.New(gvk)
 	if err != nil {
-		delete(c.cache, gvk)
-		return
+		return err
 	}
-	switch err := c.WithWatch.Get(ctx, client.ObjectKey{Namespace: o.GetNamespace(), Name: o.GetName()}, fresh.(client.Object)); {
+	namespace, name, _ := strings.Cut(key, "/")
+	switch err := c.WithWatch.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, fresh.(client.Object)); {
 	case err == nil:
 		objs[key] = fresh.(client.Object)
+		return nil
 	case apierrors.IsNotFound(err):
 		delete(objs, key)
+		return nil
 	default:
-		delete(c.cache, gvk)
+		return err
 	}
 }
 

@@ -30,10 +30,15 @@ func (w *World) rebuildDataplane() {
 	if w.plane != nil && w.unchanged("dataplane", edgeKinds...) {
 		return
 	}
-	e, err := w.computeEdge()
-	if err != nil {
-		w.recordError("compute data plane", err)
-		return
+	// The data plane reads only the spec side of the edge, so an edge
+	// computed before a status write is still current.
+	e := w.lastEdge
+	if e == nil || w.lastEdgeVersion != w.writeVersion(edgeKinds...) {
+		var err error
+		if e, err = w.computeEdge(); err != nil {
+			w.recordError("compute data plane", err)
+			return
+		}
 	}
 	p := &dataplane{gateways: e.gateways, hostGateways: map[string][]string{}}
 	for _, rs := range e.routes {

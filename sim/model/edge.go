@@ -81,8 +81,10 @@ type edge struct {
 // certificate Secrets, and decides listener readiness and route binding.
 func (w *World) computeEdge() (*edge, error) {
 	ctx := context.Background()
+	// The lists share their items with the client's cache. The edge and
+	// its users only read them, and syncGatewayStatus writes copies.
 	var classes gwapiv1.GatewayClassList
-	if err := w.api.List(ctx, &classes); err != nil {
+	if err := w.listShared(ctx, &classes); err != nil {
 		return nil, fmt.Errorf("list GatewayClasses: %w", err)
 	}
 	controllers := map[string]string{}
@@ -91,11 +93,11 @@ func (w *World) computeEdge() (*edge, error) {
 	}
 
 	var gateways gwapiv1.GatewayList
-	if err := w.api.List(ctx, &gateways); err != nil {
+	if err := w.listShared(ctx, &gateways); err != nil {
 		return nil, fmt.Errorf("list Gateways: %w", err)
 	}
 	var routes gwapiv1.HTTPRouteList
-	if err := w.api.List(ctx, &routes); err != nil {
+	if err := w.listShared(ctx, &routes); err != nil {
 		return nil, fmt.Errorf("list HTTPRoutes: %w", err)
 	}
 

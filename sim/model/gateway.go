@@ -28,6 +28,7 @@ func (w *World) syncGatewayStatus() bool {
 		w.recordError("compute Gateway status", err)
 		return false
 	}
+	w.lastEdge, w.lastEdgeVersion = e, w.writeVersion(edgeKinds...)
 	ctx := context.Background()
 	changed := false
 	for _, key := range e.order {

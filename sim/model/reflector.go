@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -38,13 +39,15 @@ func (w *World) syncReflector() bool {
 		return false
 	}
 	ctx := context.Background()
+	// The lists share their items with the client's cache, so the loops
+	// below only read them and write copies.
 	var secrets corev1.SecretList
-	if err := w.api.List(ctx, &secrets); err != nil {
+	if err := w.listShared(ctx, &secrets); err != nil {
 		w.recordError("list Secrets", err)
 		return false
 	}
 	var namespaces corev1.NamespaceList
-	if err := w.api.List(ctx, &namespaces); err != nil {
+	if err := w.listShared(ctx, &namespaces); err != nil {
 		w.recordError("list Namespaces", err)
 		return false
 	}
@@ -133,7 +136,7 @@ func namespaceMatches(patterns []string, ns string) bool {
 		return true
 	}
 	for _, p := range patterns {
-		re, err := regexp.Compile("^(?:" + p + ")$")
+		re, err := compileNamespacePattern(p)
 		if err != nil {
 			if p == ns {
 				return true
@@ -145,6 +148,35 @@ func namespaceMatches(patterns []string, ns string) bool {
 		}
 	}
 	return false
+}
+
+// namespacePatterns caches compiled namespace patterns, which every
+// reflector sync matches against every namespace. Worlds on several
+// goroutines share it.
+var namespacePatterns = struct {
+	sync.Mutex
+	compiled map[string]*regexp.Regexp
+	invalid  map[string]error
+}{compiled: map[string]*regexp.Regexp{}, invalid: map[string]error{}}
+
+// compileNamespacePattern compiles a reflector namespace pattern anchored
+// to the whole name, once per pattern.
+func compileNamespacePattern(p string) (*regexp.Regexp, error) {
+	namespacePatterns.Lock()
+	defer namespacePatterns.Unlock()
+	if re, ok := namespacePatterns.compiled[p]; ok {
+		return re, nil
+	}
+	if err, ok := namespacePatterns.invalid[p]; ok {
+		return nil, err
+	}
+	re, err := regexp.Compile("^(?:" + p + ")$")
+	if err != nil {
+		namespacePatterns.invalid[p] = err
+		return nil, err
+	}
+	namespacePatterns.compiled[p] = re
+	return re, nil
 }
 
 func (w *World) createMirror(src *corev1.Secret, ns string) bool {

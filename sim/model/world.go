@@ -71,6 +71,11 @@ type World struct {
 	certWake bool
 	// round caches reads during one syncCertificates run.
 	round *certRound
+	// lastEdge is the edge syncGatewayStatus computed last, and
+	// lastEdgeVersion the write counters of edgeKinds it was computed at.
+	// rebuildDataplane reuses it while those counters are unchanged.
+	lastEdge        *edge
+	lastEdgeVersion string
 }
 
 var _ engine.World = (*World)(nil)
