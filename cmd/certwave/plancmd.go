@@ -241,11 +241,24 @@ func phaseSummary(p *plan.Plan, phase int) (steps, waves int, first, last string
 	return steps, waves, first, last
 }
 
+// formatRemaining shows the per-domain and per-account buckets one by one
+// and the duplicate-certificate buckets (one per name set) as their count
+// and lowest value, which keeps a day on one line.
 func formatRemaining(m map[string]int64) string {
-	keys := sortedKeys(m)
-	parts := make([]string, 0, len(keys))
-	for _, k := range keys {
+	var parts []string
+	duplicates, lowest := 0, int64(-1)
+	for _, k := range sortedKeys(m) {
+		if strings.HasPrefix(k, "CertificatesPerFQDNSet:") {
+			duplicates++
+			if lowest < 0 || m[k] < lowest {
+				lowest = m[k]
+			}
+			continue
+		}
 		parts = append(parts, fmt.Sprintf("%s=%d", k, m[k]))
+	}
+	if duplicates > 0 {
+		parts = append(parts, fmt.Sprintf("CertificatesPerFQDNSet: %d name sets, lowest %d", duplicates, lowest))
 	}
 	return strings.Join(parts, " ")
 }
