@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/certwave/certwave/engine"
+	fixturesdir "github.com/certwave/certwave/internal/fixtures"
 	"github.com/certwave/certwave/plan"
 	"github.com/certwave/certwave/scenarios"
 	"github.com/certwave/certwave/topology"
@@ -41,15 +41,6 @@ type Options struct {
 	// Fixtures is the folder $CERTWAVE_FIXTURES stands for in scenario
 	// paths.
 	Fixtures string
-}
-
-// FixturesDir returns the fixtures folder: $CERTWAVE_FIXTURES, else
-// ../shared/fixtures relative to the working directory.
-func FixturesDir() string {
-	if d := os.Getenv("CERTWAVE_FIXTURES"); d != "" {
-		return d
-	}
-	return filepath.Join("..", "shared", "fixtures")
 }
 
 // run is the state of one scenario run.
@@ -287,7 +278,7 @@ func (r *run) inventory() (*topology.Inventory, error) {
 	case t.GitOps != nil:
 		fixtures := r.opts.Fixtures
 		if fixtures == "" {
-			fixtures = FixturesDir()
+			fixtures = fixturesdir.Dir()
 		}
 		dir := strings.ReplaceAll(t.GitOps.Dir, "$CERTWAVE_FIXTURES", fixtures)
 		if _, err := os.Stat(dir); err != nil {

@@ -1,12 +1,12 @@
 package topology
 
 import (
-	"os"
-	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/certwave/certwave/internal/fixtures"
 )
 
 // The expected values below were counted by hand from the fixture tree, with
@@ -47,15 +47,7 @@ import (
 // fixtureDir returns the homelab-gitops fixture, or skips the test.
 func fixtureDir(t *testing.T) string {
 	t.Helper()
-	base := os.Getenv("CERTWAVE_FIXTURES")
-	if base == "" {
-		base = filepath.Join("..", "..", "shared", "fixtures")
-	}
-	dir := filepath.Join(base, "homelab-gitops")
-	if _, err := os.Stat(filepath.Join(dir, "kubernetes")); err != nil {
-		t.Skipf("fixture tree %s not found; set CERTWAVE_FIXTURES to the folder holding homelab-gitops", dir)
-	}
-	return dir
+	return fixtures.Homelab(t)
 }
 
 func loadFixture(t *testing.T) *Inventory {

@@ -3,25 +3,17 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/certwave/certwave/internal/fixtures"
 )
 
 // fixtureTree returns the home-lab GitOps tree, skipping the test when it
 // is absent.
 func fixtureTree(t *testing.T) string {
 	t.Helper()
-	dir := os.Getenv("CERTWAVE_FIXTURES")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "fixtures")
-	}
-	tree := filepath.Join(dir, "homelab-gitops")
-	if _, err := os.Stat(tree); err != nil {
-		t.Skipf("fixture tree %s not found; set CERTWAVE_FIXTURES to the folder holding homelab-gitops", tree)
-	}
-	return tree
+	return fixtures.Homelab(t)
 }
 
 func runCLI(t *testing.T, args ...string) (string, error) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/certwave/certwave/internal/fixtures"
 	"github.com/certwave/certwave/plan"
 )
 
@@ -21,15 +22,7 @@ var domainVars = Options{Vars: map[string]string{"SECRET_DOMAIN": "example.com"}
 // fixtureSource returns the homelab-gitops fixture, or skips the test.
 func fixtureSource(t *testing.T) string {
 	t.Helper()
-	base := os.Getenv("CERTWAVE_FIXTURES")
-	if base == "" {
-		base = filepath.Join("..", "..", "..", "shared", "fixtures")
-	}
-	dir := filepath.Join(base, "homelab-gitops")
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("fixture %s not found; set CERTWAVE_FIXTURES to the folder holding homelab-gitops", dir)
-	}
-	return dir
+	return fixtures.Homelab(t)
 }
 
 // fixtureCopy copies the fixture to a temporary folder and returns it.
