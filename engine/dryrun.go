@@ -108,22 +108,7 @@ func (e *Engine) dryRun(ctx context.Context, st *runState) (Result, error) {
 	e.preview = preview
 	defer func() { e.preview = nil }()
 	var ran []*plan.Step
-	targetWave := ""
-	for i := range e.plan.Steps {
-		step := &e.plan.Steps[i]
-		if st.completed[step.ID] {
-			continue
-		}
-		if e.untilPhase >= 0 && step.Phase > e.untilPhase {
-			break
-		}
-		if e.opts.NextWave {
-			if targetWave == "" {
-				targetWave = waveKey(step)
-			} else if waveKey(step) != targetWave {
-				break
-			}
-		}
+	for _, step := range e.stepsToRun(st) {
 		header := fmt.Sprintf("## step %s (%s", step.ID, step.Kind)
 		if !step.At.IsZero() {
 			header += ", not before " + step.At.UTC().Format(time.RFC3339)

@@ -195,22 +195,7 @@ func (e *Engine) Run(ctx context.Context) (Result, error) {
 		return e.dryRun(ctx, st)
 	}
 
-	targetWave := ""
-	for i := range e.plan.Steps {
-		step := &e.plan.Steps[i]
-		if st.completed[step.ID] {
-			continue
-		}
-		if e.untilPhase >= 0 && step.Phase > e.untilPhase {
-			break
-		}
-		if e.opts.NextWave {
-			if targetWave == "" {
-				targetWave = waveKey(step)
-			} else if waveKey(step) != targetWave {
-				break
-			}
-		}
+	for _, step := range e.stepsToRun(st) {
 		stop, err := e.runStep(ctx, st, step)
 		if stop != nil {
 			st.prog.LastStop = stop
@@ -328,3 +313,29 @@ func (e *Engine) result(st *runState, stop *Stop) Result {
 }
 
 func (e *Engine) currentPhase() int { return e.phase }
+
+// stepsToRun returns the plan's steps not done yet, in order, cut after
+// Options.Until's phase or, with Options.NextWave, after the wave of the
+// first step not done.
+func (e *Engine) stepsToRun(st *runState) []*plan.Step {
+	var out []*plan.Step
+	targetWave := ""
+	for i := range e.plan.Steps {
+		step := &e.plan.Steps[i]
+		if st.completed[step.ID] {
+			continue
+		}
+		if e.untilPhase >= 0 && step.Phase > e.untilPhase {
+			break
+		}
+		if e.opts.NextWave {
+			if targetWave == "" {
+				targetWave = waveKey(step)
+			} else if waveKey(step) != targetWave {
+				break
+			}
+		}
+		out = append(out, step)
+	}
+	return out
+}
