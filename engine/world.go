@@ -21,7 +21,7 @@ type Clock interface {
 	Sleep(ctx context.Context, d time.Duration) error
 }
 
-// ProbeResult is what one client path gets for one host.
+// ProbeResult is the outcome of probing one host through one client path.
 type ProbeResult struct {
 	Host       string `json:"host"`
 	ClientPath string `json:"clientPath"`
@@ -88,6 +88,6 @@ type World interface {
 	Clock() Clock
 	Prober() Prober
 	ACME() ACMEObserver
-	// ClientPaths lists the client path names the prober knows.
+	// ClientPaths lists the client path names the prober accepts.
 	ClientPaths() []string
 }

@@ -36,7 +36,7 @@ func (r *run) judge(ctx context.Context) []string {
 		case breach.Breach.Limit != e.PlanRefused:
 			failf("plan refused for %s, expected %s", breach.Breach.Limit, e.PlanRefused)
 		default:
-			r.note("plan refused: %s", breach.Error())
+			r.note("plan rejected: %s", breach.Error())
 		}
 	} else if r.planErr != nil {
 		failf("plan refused unexpectedly: %v", r.planErr)

@@ -24,8 +24,8 @@ type Result struct {
 	Suite   string `json:"suite,omitempty"`
 	Seed    int64  `json:"seed"`
 	Verdict string `json:"verdict"`
-	// Failures lists every expectation that did not hold; Unsupported
-	// says why the world cannot rehearse the scenario.
+	// Failures lists every expectation that did not hold. Unsupported is
+	// the reason the world cannot rehearse the scenario.
 	Failures    []string `json:"failures,omitempty"`
 	Unsupported string   `json:"unsupported,omitempty"`
 	// Notes are facts the run observed that the report shows, such as a

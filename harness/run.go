@@ -357,8 +357,8 @@ func (r *run) planOptions() (plan.Options, error) {
 }
 
 // availability returns the world's availability of the hosts the plan
-// migrates; hosts served only over plain HTTP are not the migration's
-// concern and would always read as down to a TLS probe.
+// migrates. Hosts served only over plain HTTP are left out, because a TLS
+// probe would always read them as down.
 func (r *run) availability() map[string]float64 {
 	all := r.world.Availability()
 	if r.plan == nil {

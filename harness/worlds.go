@@ -1,7 +1,8 @@
-// Package harness runs certwave's scenarios on a world and judges them: it
-// builds the inventory and the plan a scenario describes, opens the world
-// by name, drives the engine (kills, resumes, rollbacks, operator actions),
-// and compares what happened with the scenario's expectations.
+// Package harness runs certwave's scenarios on a world and judges them. It
+// builds the inventory and the plan a scenario describes and opens the
+// world by name. It then drives the engine through kills, resumes,
+// rollbacks and operator actions, and compares the outcome with the
+// scenario's expectations.
 package harness
 
 import (
@@ -40,7 +41,7 @@ type World interface {
 	Unsupported(need string) string
 }
 
-// WorldNames lists the worlds OpenWorld knows.
+// WorldNames lists the worlds OpenWorld can open.
 var WorldNames = []string{"model"}
 
 // OpenWorld builds the world named name for a scenario. This is the one

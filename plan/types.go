@@ -83,11 +83,11 @@ type Cohort struct {
 	Name     string   `json:"name"`
 	Gateways []string `json:"gateways"`
 	Hosts    []Host   `json:"hosts,omitempty"`
-	// Reason says why Gateways are in this cohort (used for out-of-scope).
+	// Reason is why the Gateways are in this cohort (set for out-of-scope).
 	Reason string `json:"reason,omitempty"`
 }
 
-// StepKind is what one step does.
+// StepKind is the action of one step.
 type StepKind string
 
 const (
@@ -193,7 +193,7 @@ type CertificateSpec struct {
 type Phase struct {
 	Number int    `json:"number"`
 	Name   string `json:"name"`
-	// Skipped says why a phase has no steps (phase 1 in the all-ACME
+	// Skipped is the reason a phase has no steps (phase 1 in the all-ACME
 	// variant).
 	Skipped string `json:"skipped,omitempty"`
 	// Notes list what the phase deliberately leaves in place, and why.

@@ -194,7 +194,8 @@ type Expect struct {
 	// MaxDays bounds the virtual duration of the run in days.
 	MaxDays *float64 `yaml:"maxDays"`
 	MinDays *float64 `yaml:"minDays"`
-	// Completed expects every plan step to be completed exactly once.
+	// Completed expects every plan step to be completed exactly once
+	// (judged from the engine's list of completed steps).
 	Completed bool `yaml:"completed"`
 	// SecretsKept expects no Certificate or Secret deleted by a stop.
 	SecretsKept bool `yaml:"secretsKept"`

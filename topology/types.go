@@ -27,13 +27,13 @@ const (
 	TLSModePassthrough = "Passthrough"
 )
 
-// Inventory is everything certwave knows about one cluster's TLS edge.
+// Inventory is certwave's record of one cluster's TLS edge.
 type Inventory struct {
 	// Source names where the inventory came from: "reference",
 	// "gitops:<dir>" or "cluster:<context>".
 	Source string `json:"source"`
 	// Domain is the apex domain the wildcard certificate covers, for example
-	// example.com. Empty when it cannot be told.
+	// example.com. Empty when no source names it.
 	Domain string `json:"domain,omitempty"`
 
 	Gateways     []Gateway     `json:"gateways"`
@@ -231,7 +231,7 @@ func (i *Issuer) IsLetsEncrypt() bool {
 	return i.Type == IssuerACME && strings.Contains(i.ACMEServer, "api.letsencrypt.org")
 }
 
-// Secret is a Secret the inventory knows of: a Certificate's target, a
+// Secret is a Secret the inventory records: a Certificate's target, a
 // reflector source or a reflector mirror.
 type Secret struct {
 	Namespace string `json:"namespace"`
@@ -302,7 +302,7 @@ const (
 	ClientPathFixedSNI = "fixed-sni"
 )
 
-// ClientPath is how traffic reaches a Gateway.
+// ClientPath is one route by which traffic reaches a Gateway.
 type ClientPath struct {
 	Name string `json:"name"`
 	// Kind is direct or fixed-sni.

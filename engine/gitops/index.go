@@ -17,7 +17,7 @@ type match struct {
 	namespace string
 }
 
-// where formats the match as file:line.
+// where returns the match as file:line.
 func (m match) where() string {
 	line := m.doc.first + 1
 	if m.doc.root != nil {
