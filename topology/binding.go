@@ -11,15 +11,15 @@ import (
 // (never d itself), and anything else matches only itself. Comparison
 // ignores case.
 func HostnameMatches(pattern, host string) bool {
-	pattern = strings.ToLower(pattern)
-	host = strings.ToLower(host)
 	if pattern == "" {
 		return true
 	}
+	// EqualFold instead of lowering both strings: the data plane model
+	// calls this for every host and listener on each probe.
 	if suffix, ok := strings.CutPrefix(pattern, "*"); ok {
-		return strings.HasSuffix(host, suffix) && len(host) > len(suffix)
+		return len(host) > len(suffix) && strings.EqualFold(host[len(host)-len(suffix):], suffix)
 	}
-	return pattern == host
+	return strings.EqualFold(pattern, host)
 }
 
 // hostnamesIntersect reports whether a route hostname and a listener hostname

@@ -241,12 +241,12 @@ func routeObject(r *topology.Route) *gwapiv1.HTTPRoute {
 func (w *World) buildOtherSecrets() error {
 	ctx := context.Background()
 	for _, s := range w.inv.Secrets {
-		if s.IssuedBy != "" || w.getSecret(s.Namespace, s.Name) != nil {
+		if s.IssuedBy != "" || w.peekSecret(s.Namespace, s.Name) != nil {
 			continue
 		}
 		if s.MirrorOf != "" {
 			srcNS, srcName, _ := strings.Cut(s.MirrorOf, "/")
-			src := w.getSecret(srcNS, srcName)
+			src := w.peekSecret(srcNS, srcName)
 			if src == nil {
 				continue
 			}

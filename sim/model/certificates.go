@@ -173,7 +173,7 @@ func (w *World) syncCertificates() bool {
 func (w *World) reconcileCertificate(c *cmapi.Certificate, secret *corev1.Secret, st *certState, changedInputs bool) bool {
 	changed := w.syncSecretTemplate(c, secret, st)
 	if changed {
-		secret = w.getSecret(c.Namespace, c.Spec.SecretName)
+		secret = w.peekSecret(c.Namespace, c.Spec.SecretName)
 	}
 	updated := c.DeepCopy()
 	var start *policyResult
@@ -297,7 +297,7 @@ func (w *World) secretOwner(c *cmapi.Certificate) string {
 		}
 		return a.Before(&b)
 	})
-	if s := w.getSecret(c.Namespace, c.Spec.SecretName); s != nil {
+	if s := w.peekSecret(c.Namespace, c.Spec.SecretName); s != nil {
 		if name, ok := s.Annotations[cmapi.CertificateNameKey]; ok {
 			for _, d := range dups {
 				if d.Name == name {
@@ -361,6 +361,15 @@ func (w *World) getSecret(namespace, name string) *corev1.Secret {
 		return nil
 	}
 	return &s
+}
+
+// peekSecret is getSecret without the copy, for callers that only read
+// the Secret; see objectStore.peek.
+func (w *World) peekSecret(namespace, name string) *corev1.Secret {
+	if o, ok := w.api.peek(&corev1.Secret{}, namespace, name).(*corev1.Secret); ok {
+		return o
+	}
+	return nil
 }
 
 // secretVersion returns a Secret's resource version, "-" when it is nil.

@@ -2,7 +2,6 @@ package model
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -19,7 +17,6 @@ import (
 	clientgoapply "k8s.io/client-go/applyconfigurations"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gwapply "sigs.k8s.io/gateway-api/applyconfiguration"
 
@@ -29,9 +26,7 @@ import (
 )
 
 // newScheme registers core/v1, Gateway API v1 and cert-manager's
-// certmanager/v1 and acme/v1 types. It leaves out the rest of client-go's
-// scheme: the fake client rebuilds a REST mapper from the whole scheme on
-// every write, so each extra group slows the world down.
+// certmanager/v1 and acme/v1 types: the kinds the model world serves.
 func newScheme() (*runtime.Scheme, error) {
 	s := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{
@@ -80,26 +75,8 @@ func newTypeConverter(scheme *runtime.Scheme) chainConverter {
 	}
 }
 
-// newFakeClient builds the in-memory API server, counting writes per kind
-// so that controllers can skip rounds in which nothing they read changed.
-// Its field manager records the owners of fields that creates and updates
-// set; server-side apply goes through World.serverSideApply.
-func (w *World) newFakeClient(tc chainConverter) client.WithWatch {
-	return &countingClient{w: w, cache: map[schema.GroupVersionKind]map[string]client.Object{}, stale: map[schema.GroupVersionKind]map[string]bool{}, WithWatch: fake.NewClientBuilder().
-		WithScheme(w.scheme).
-		WithRESTMapper(newRESTMapper()).
-		WithTypeConverters(tc...).
-		WithReturnManagedFields().
-		WithStatusSubresource(
-			&gwapiv1.Gateway{}, &gwapiv1.HTTPRoute{}, &gwapiv1.GatewayClass{},
-			&cmapi.Certificate{}, &cmapi.CertificateRequest{}, &cmapi.Issuer{}, &cmapi.ClusterIssuer{},
-			&cmacme.Order{}, &cmacme.Challenge{},
-		).
-		Build()}
-}
-
-// apiClient is the client the engine gets: the fake API server, with the
-// model's controllers reacting after every successful write.
+// apiClient is the client the engine gets: the model's object store, with
+// the model's controllers reacting after every successful write.
 type apiClient struct {
 	client.Client
 	w *World
@@ -184,25 +161,12 @@ func (c *apiClient) Patch(ctx context.Context, obj client.Object, patch client.P
 	defer c.w.mu.Unlock()
 	if patch.Type() == types.ApplyPatchType {
 		po := (&client.PatchOptions{}).ApplyOptions(opts)
-		data, err := patch.Data(obj)
-		if err != nil {
+		if err := c.w.applyPatch(ctx, obj, patch, po); err != nil {
 			return err
 		}
-		u := &unstructured.Unstructured{}
-		if err := json.Unmarshal(data, &u.Object); err != nil {
-			return fmt.Errorf("model: decoding apply patch: %w", err)
+		if len(po.DryRun) == 0 {
+			c.w.afterWrite(byManager("apply", po.FieldManager), c.w.refOf(obj))
 		}
-		if u.GroupVersionKind().Empty() {
-			u.SetGroupVersionKind(c.w.refOf(obj).GVK)
-		}
-		if len(po.DryRun) > 0 {
-			return nil
-		}
-		if err := c.w.serverSideApply(ctx, u, po.FieldManager, po.Force != nil && *po.Force); err != nil {
-			return err
-		}
-		c.w.copyInto(ctx, u, obj)
-		c.w.afterWrite(byManager("apply", po.FieldManager), c.w.refOf(obj))
 		return nil
 	}
 	if err := c.Client.Patch(ctx, obj, patch, opts...); err != nil {
@@ -216,18 +180,16 @@ func (c *apiClient) Apply(ctx context.Context, obj runtime.ApplyConfiguration, o
 	c.w.mu.Lock()
 	defer c.w.mu.Unlock()
 	ao := (&client.ApplyOptions{}).ApplyOptions(opts)
-	u, err := toUnstructured(obj)
-	if err != nil {
+	if err := c.w.applyConfiguration(ctx, obj, ao); err != nil {
 		return err
 	}
-	if len(ao.DryRun) > 0 {
-		return nil
+	if len(ao.DryRun) == 0 {
+		u, err := toUnstructured(obj)
+		if err != nil {
+			return err
+		}
+		c.w.afterWrite(byManager("apply", ao.FieldManager), objectRef{GVK: u.GroupVersionKind(), Namespace: u.GetNamespace(), Name: u.GetName()})
 	}
-	if err := c.w.serverSideApply(ctx, u, ao.FieldManager, ao.Force != nil && *ao.Force); err != nil {
-		return err
-	}
-	c.w.copyInto(ctx, u, obj)
-	c.w.afterWrite(byManager("apply", ao.FieldManager), objectRef{GVK: u.GroupVersionKind(), Namespace: u.GetNamespace(), Name: u.GetName()})
 	return nil
 }
 
@@ -298,8 +260,8 @@ func (c *subResourceClient) Patch(ctx context.Context, obj client.Object, patch 
 	return nil
 }
 
-// Apply is not modelled on subresources: the fake client's own apply
-// merges typed zero values (see serverSideApply).
+// Apply is not modelled on subresources: nothing applies status in the
+// model world.
 func (c *subResourceClient) Apply(ctx context.Context, obj runtime.ApplyConfiguration, opts ...client.SubResourceApplyOption) error {
 	return apierrors.NewMethodNotSupported(schema.GroupResource{Resource: c.name}, "apply to a subresource in the model world")
 }

@@ -171,7 +171,7 @@ func (w *World) resolveCertificates(gw *gwapiv1.Gateway, l gwapiv1.Listener, ls 
 			ls.refMessage = fmt.Sprintf("Certificate ref to secret %s not permitted by any ReferenceGrant.", key)
 			return
 		}
-		s := w.getSecret(ns, string(ref.Name))
+		s := w.peekSecret(ns, string(ref.Name))
 		if s == nil {
 			ls.resolved, ls.refReason = false, string(gwapiv1.ListenerReasonInvalidCertificateRef)
 			ls.refMessage = fmt.Sprintf("Secret %s does not exist.", key)

@@ -4,7 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	"reflect"
+
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -33,11 +34,13 @@ func (w *World) syncGatewayStatus() bool {
 	changed := false
 	for _, key := range e.order {
 		gs := e.gateways[key]
-		updated := gs.gw.DeepCopy()
-		w.gatewayStatus(gs, &updated.Status)
-		if apiequality.Semantic.DeepEqual(gs.gw.Status, updated.Status) {
+		status := gs.gw.Status.DeepCopy()
+		w.gatewayStatus(gs, status)
+		if sameStatus(gs.gw.Status, *status) {
 			continue
 		}
+		updated := gs.gw.DeepCopy()
+		updated.Status = *status
 		w.traceListenerChanges(gs, &gs.gw.Status, &updated.Status)
 		if err := w.api.Status().Update(ctx, updated, client.FieldOwner(gatewayFieldOwner)); err != nil {
 			w.recordError("update status of Gateway/"+key, err)
@@ -46,11 +49,13 @@ func (w *World) syncGatewayStatus() bool {
 		changed = true
 	}
 	for _, rs := range e.routes {
-		updated := rs.route.DeepCopy()
-		w.routeStatus(rs, &updated.Status)
-		if apiequality.Semantic.DeepEqual(rs.route.Status, updated.Status) {
+		status := rs.route.Status.DeepCopy()
+		w.routeStatus(rs, status)
+		if sameStatus(rs.route.Status, *status) {
 			continue
 		}
+		updated := rs.route.DeepCopy()
+		updated.Status = *status
 		w.traceRouteChanges(rs, &rs.route.Status, &updated.Status)
 		if err := w.api.Status().Update(ctx, updated, client.FieldOwner(gatewayFieldOwner)); err != nil {
 			w.recordError("update status of HTTPRoute/"+rs.key, err)
@@ -59,6 +64,16 @@ func (w *World) syncGatewayStatus() bool {
 		changed = true
 	}
 	return changed
+}
+
+// sameStatus reports whether a recomputed status equals the stored one.
+// Both hold times taken from the virtual clock and copied with DeepCopy,
+// never re-parsed, so reflect.DeepEqual is exact for them and much
+// cheaper than apimachinery's semantic equality. Unlike that equality, it
+// treats a nil slice and an empty one as different; the cost is at most
+// one status write that changes nothing.
+func sameStatus[T any](stored, computed T) bool {
+	return reflect.DeepEqual(stored, computed)
 }
 
 // gatewayStatus fills a Gateway's status from its computed state. The

@@ -233,7 +233,7 @@ func (w *World) traceIssuer(view *issuerView, ready bool, reason string) {
 // caAuthority loads a CA issuer's signing key pair from its Secret.
 func (w *World) caAuthority(view *issuerView) (*authority, error) {
 	name := view.spec.CA.SecretName
-	s := w.getSecret(view.secretNamespace(), name)
+	s := w.peekSecret(view.secretNamespace(), name)
 	if s == nil {
 		return nil, fmt.Errorf("Error getting keypair for CA issuer: secrets %q not found", name)
 	}

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -35,7 +34,7 @@ func (w *World) syncShim() bool {
 		return false
 	}
 	var list gwapiv1.GatewayList
-	if err := w.api.List(context.Background(), &list); err != nil {
+	if err := w.listShared(context.Background(), &list); err != nil {
 		w.recordError("list Gateways", err)
 		return false
 	}
@@ -74,10 +73,9 @@ func (w *World) syncGatewayCertificates(gw *gwapiv1.Gateway) bool {
 	ctx := context.Background()
 	changed := false
 	for _, crt := range desired {
-		var existing cmapi.Certificate
-		err := w.api.Get(ctx, client.ObjectKeyFromObject(crt), &existing)
+		existing, _ := w.api.peek(&cmapi.Certificate{}, crt.Namespace, crt.Name).(*cmapi.Certificate)
 		switch {
-		case apierrors.IsNotFound(err):
+		case existing == nil:
 			w.stampNew(crt)
 			if err := w.api.Create(ctx, crt, client.FieldOwner(shimFieldOwner)); err != nil {
 				w.recordError("create Certificate/"+crt.Namespace+"/"+crt.Name, err)
@@ -87,12 +85,10 @@ func (w *World) syncGatewayCertificates(gw *gwapiv1.Gateway) bool {
 			w.record(traceShim, "Certificate/"+crt.Namespace+"/"+crt.Name, "created for Gateway %s: dnsNames %s, issuer %s/%s",
 				gw.Name, strings.Join(crt.Spec.DNSNames, ","), crt.Spec.IssuerRef.Kind, crt.Spec.IssuerRef.Name)
 			changed = true
-		case err != nil:
-			w.recordError("get Certificate/"+crt.Namespace+"/"+crt.Name, err)
-		case metav1.GetControllerOf(&existing) == nil || !metav1.IsControlledBy(&existing, gw):
+		case metav1.GetControllerOf(existing) == nil || !metav1.IsControlledBy(existing, gw):
 			// cert-manager only logs this; there is no Event.
 			w.shimNote(gw, "skip-"+crt.Name, fmt.Sprintf("Certificate %s exists and is not owned by this Gateway; left alone", crt.Name))
-		case certNeedsUpdate(&existing, crt):
+		case certNeedsUpdate(existing, crt):
 			updated := existing.DeepCopy()
 			updated.Spec = crt.Spec
 			updated.Labels = crt.Labels
@@ -132,7 +128,7 @@ func (w *World) shimNote(gw *gwapiv1.Gateway, topic, detail string) {
 func (w *World) deleteUnrequiredCertificates(gw *gwapiv1.Gateway) bool {
 	ctx := context.Background()
 	var list cmapi.CertificateList
-	if err := w.api.List(ctx, &list, client.InNamespace(gw.Namespace)); err != nil {
+	if err := w.listShared(ctx, &list); err != nil {
 		w.recordError("list Certificates", err)
 		return false
 	}
@@ -140,7 +136,7 @@ func (w *World) deleteUnrequiredCertificates(gw *gwapiv1.Gateway) bool {
 	changed := false
 	for i := range list.Items {
 		crt := &list.Items[i]
-		if !metav1.IsControlledBy(crt, gw) || secretNameUsedIn(crt.Spec.SecretName, gw) {
+		if crt.Namespace != gw.Namespace || !metav1.IsControlledBy(crt, gw) || secretNameUsedIn(crt.Spec.SecretName, gw) {
 			continue
 		}
 		if err := w.api.Delete(ctx, crt); err != nil {

@@ -9,20 +9,21 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/structured-merge-diff/v6/typed"
 )
 
-// Server-side apply is done here rather than by the fake client, whose
-// tracker decodes an apply configuration into the typed struct before
-// merging: every field without omitempty (Gateway spec.gatewayClassName,
-// Certificate spec.secretName) then becomes part of the applied intent
-// with its zero value, and a forced apply of listeners wiped the Gateway's
-// class. The merge below uses apimachinery's field manager with the
+// Server-side apply merges with apimachinery's field manager and the
 // projects' generated schemas, as a kube-apiserver does with the CRDs'.
+// controller-runtime's fake client, which the model used before its own
+// store, decoded an apply configuration into the typed struct before
+// merging: every field without omitempty (Gateway spec.gatewayClassName,
+// Certificate spec.secretName) then became part of the applied intent with
+// its zero value, and a forced apply of listeners wiped the Gateway's
+// class.
 
 // chainConverter returns the first successful conversion of its
 // converters: client-go's schema for core kinds, gateway-api's and
@@ -57,12 +58,52 @@ type noDefaults struct{}
 
 func (noDefaults) Default(runtime.Object) {}
 
+// applyPatch is a PATCH of type apply-patch+yaml on the main resource.
+func (w *World) applyPatch(ctx context.Context, obj client.Object, patch client.Patch, po *client.PatchOptions) error {
+	data, err := patch.Data(obj)
+	if err != nil {
+		return err
+	}
+	u := &unstructured.Unstructured{}
+	if err := json.Unmarshal(data, &u.Object); err != nil {
+		return apierrors.NewBadRequest(fmt.Sprintf("decoding apply patch: %v", err))
+	}
+	if u.GroupVersionKind().Empty() {
+		u.SetGroupVersionKind(w.refOf(obj).GVK)
+	}
+	if len(po.DryRun) > 0 {
+		return nil
+	}
+	if err := w.serverSideApply(ctx, u, po.FieldManager, po.Force != nil && *po.Force); err != nil {
+		return err
+	}
+	w.copyInto(ctx, u, obj)
+	return nil
+}
+
+// applyConfiguration is client.Apply of an apply configuration.
+func (w *World) applyConfiguration(ctx context.Context, obj runtime.ApplyConfiguration, ao *client.ApplyOptions) error {
+	u, err := toUnstructured(obj)
+	if err != nil {
+		return err
+	}
+	if len(ao.DryRun) > 0 {
+		return nil
+	}
+	if err := w.serverSideApply(ctx, u, ao.FieldManager, ao.Force != nil && *ao.Force); err != nil {
+		return err
+	}
+	w.copyInto(ctx, u, obj)
+	return nil
+}
+
 // serverSideApply applies an unstructured configuration as manager: it
 // merges with the live object by the schema's list and map semantics,
 // removes fields the manager applied before and no longer lists, and
 // reports conflicts with other managers unless force is set. The status
 // of the configuration is ignored, as on the main resource of a real API
-// server.
+// server, and the merge leaves the stored status out, which it cannot
+// change.
 func (w *World) serverSideApply(ctx context.Context, u *unstructured.Unstructured, manager string, force bool) error {
 	gvk := u.GroupVersionKind()
 	if gvk.Kind == "" || u.GetName() == "" {
@@ -72,28 +113,32 @@ func (w *World) serverSideApply(ctx context.Context, u *unstructured.Unstructure
 		return apierrors.NewBadRequest("PATCH with apply requires a fieldManager: set client.FieldOwner")
 	}
 	unstructured.RemoveNestedField(u.Object, "status")
-	newObj, err := w.scheme.New(gvk)
-	if err != nil {
-		return fmt.Errorf("model: apply of unknown kind %s: %w", gvk, err)
-	}
-	live, ok := newObj.(client.Object)
-	if !ok {
-		return fmt.Errorf("model: apply of %s: not an object kind", gvk)
-	}
-	key := client.ObjectKey{Namespace: u.GetNamespace(), Name: u.GetName()}
-	exists := true
-	if err := w.api.Get(ctx, key, live); err != nil {
-		if !apierrors.IsNotFound(err) {
-			return err
+	s := w.api
+	live := s.stored(gvk, u.GetNamespace(), u.GetName())
+	base := live
+	if base == nil {
+		empty, err := w.scheme.New(gvk)
+		if err != nil {
+			return fmt.Errorf("model: apply of unknown kind %s: %w", gvk, err)
 		}
-		exists = false
+		var ok bool
+		if base, ok = empty.(client.Object); !ok {
+			return fmt.Errorf("model: apply of %s: not an object kind", gvk)
+		}
 	}
-	live.GetObjectKind().SetGroupVersionKind(gvk)
-	fm, err := managedfields.NewDefaultFieldManager(w.typeConverter, w.scheme, noDefaults{}, w.scheme, gvk, gvk.GroupVersion(), "", nil)
+	bare, status := withoutStatus(base)
+	// The merge walks the live object several times. It does so much
+	// faster on unstructured maps, the form kube-apiserver keeps custom
+	// resources in, than through reflection on the typed struct.
+	liveU, err := asUnstructured(bare, gvk)
 	if err != nil {
-		return fmt.Errorf("model: field manager for %s: %w", gvk, err)
+		return err
 	}
-	merged, err := fm.Apply(live, u, manager, force)
+	fm, err := s.fieldManager(gvk)
+	if err != nil {
+		return err
+	}
+	merged, err := fm.Apply(liveU, u, manager, force)
 	if err != nil {
 		return err
 	}
@@ -101,28 +146,17 @@ func (w *World) serverSideApply(ctx context.Context, u *unstructured.Unstructure
 	if err != nil {
 		return err
 	}
-	managed := result.GetManagedFields()
-	result.SetManagedFields(nil)
-	owner := client.FieldOwner(manager)
-	if exists {
-		result.SetResourceVersion(live.GetResourceVersion())
-		err = w.api.Update(ctx, result, owner)
+	setStatus(result, status)
+	result.GetObjectKind().SetGroupVersionKind(schema.GroupVersionKind{})
+	if live != nil {
+		result.SetResourceVersion(nextVersion(live.GetResourceVersion()))
 	} else {
-		result.SetResourceVersion("")
+		result.SetResourceVersion("1")
 		result.SetUID("")
 		w.stampNew(result)
-		err = w.api.Create(ctx, result, owner)
 	}
-	if err != nil {
-		return err
-	}
-	// The write above recorded the manager as an updater of the fields it
-	// changed; restore the ownership the apply computed.
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"managedFields": managed}})
-	if err != nil {
-		return err
-	}
-	return w.api.Patch(ctx, result, client.RawPatch(types.MergePatchType, patch))
+	s.put(gvk, result, "")
+	return nil
 }
 
 // toTyped converts a field manager result to the scheme's typed object.
@@ -164,16 +198,19 @@ func toUnstructured(v any) (*unstructured.Unstructured, error) {
 }
 
 // copyInto writes the stored object back into the caller's value, as the
-// API server's response does.
+// API server's response does, with its apiVersion and kind.
 func (w *World) copyInto(ctx context.Context, u *unstructured.Unstructured, target any) {
-	live := &unstructured.Unstructured{}
-	live.SetGroupVersionKind(u.GroupVersionKind())
-	if err := w.api.Get(ctx, client.ObjectKey{Namespace: u.GetNamespace(), Name: u.GetName()}, live); err != nil {
+	gvk := u.GroupVersionKind()
+	stored := w.api.stored(gvk, u.GetNamespace(), u.GetName())
+	if stored == nil {
 		return
 	}
-	data, err := json.Marshal(live.Object)
+	data, err := json.Marshal(stored)
 	if err != nil {
 		return
 	}
 	_ = json.Unmarshal(data, target)
+	if obj, ok := target.(runtime.Object); ok {
+		obj.GetObjectKind().SetGroupVersionKind(gvk)
+	}
 }

@@ -1,6 +1,6 @@
 // Package model is certwave's deterministic model world. Its Kubernetes
-// API is controller-runtime's fake client with the projects' server-side
-// apply schemas. Around it run models of cert-manager (gateway-shim,
+// API is an in-memory object store with the projects' server-side apply
+// schemas. Around it run models of cert-manager (gateway-shim,
 // issuance, renewal, backoff), Let's Encrypt (rate limits through package
 // ratelimit, profiles, DNS01 timing, faults), emberstack reflector and
 // Envoy Gateway (listener and route status, TLS serving). A discrete-event
@@ -40,9 +40,9 @@ type World struct {
 
 	sched  scheduler
 	scheme *runtime.Scheme
-	// api is the fake API server the model's controllers use directly;
+	// api is the object store the model's controllers use directly;
 	// client wraps it for the engine.
-	api           client.WithWatch
+	api           *objectStore
 	client        *apiClient
 	typeConverter chainConverter
 
@@ -123,7 +123,7 @@ func New(inv *topology.Inventory, opts Options) (*World, error) {
 	w.log.Info("model world", "seed", opts.Seed, "options", opts.String(), "inventory", inv.Source)
 
 	w.typeConverter = newTypeConverter(scheme)
-	w.api = w.newFakeClient(w.typeConverter)
+	w.api = newObjectStore(w)
 	w.client = &apiClient{Client: w.api, w: w}
 	w.shimEnabled = inv.CertManager.GatewayAPIEnabled
 	if opts.GatewayAPIEnabled != nil {
