@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
+	"hash/fnv"
 	"sort"
 	"strings"
 	"time"
@@ -39,7 +40,7 @@ func (w *World) startIssuance(c *cmapi.Certificate, secret *corev1.Secret, st *c
 		return
 	}
 
-	req := &requestRecord{name: fmt.Sprintf("%s-%d", c.Name, revision), revision: revision, spec: fingerprintOf(c), public: key.Public()}
+	req := &requestRecord{name: w.requestName(c.Name), revision: revision, spec: fingerprintOf(c), public: key.Public()}
 	cr := &cmapi.CertificateRequest{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: c.Namespace,
@@ -60,10 +61,7 @@ func (w *World) startIssuance(c *cmapi.Certificate, secret *corev1.Secret, st *c
 	}
 
 	ctx := context.Background()
-	var old cmapi.CertificateRequest
-	if err := w.api.Get(ctx, client.ObjectKeyFromObject(cr), &old); err == nil {
-		_ = w.api.Delete(ctx, &old)
-	}
+	w.deleteRequestsOfRevision(c, revision)
 	w.stampNew(cr)
 	if err := w.api.Create(ctx, cr, client.FieldOwner("cert-manager-certificates-request-manager")); err != nil {
 		w.recordError("create CertificateRequest/"+c.Namespace+"/"+req.name, err)
@@ -74,6 +72,55 @@ func (w *World) startIssuance(c *cmapi.Certificate, secret *corev1.Secret, st *c
 	st.issuing = &issuance{req: req, key: key}
 	st.next = req
 	w.proceedIssuance(c.Namespace, c.Name, st)
+}
+
+// requestName names a new CertificateRequest as cert-manager's request
+// manager does, with metadata.generateName set to the Certificate's name
+// (shortened to 52 characters) and a dash (v1.21.2
+// pkg/controller/certificates/requestmanager). The API server appends five
+// random characters; the model takes them from a counter, not from the
+// world's random source, so naming draws nothing from the seed.
+func (w *World) requestName(certificate string) string {
+	const alphabet = "bcdfghjklmnpqrstvwxz2456789" // the API server's
+	prefix := certificate
+	if len(prefix) > 52 {
+		prefix = strings.TrimRight(prefix[:52], "-.")
+	}
+	w.requestSeq++
+	h := fnv.New32a()
+	fmt.Fprintf(h, "%s/%d", certificate, w.requestSeq)
+	n := h.Sum32()
+	suffix := make([]byte, 5)
+	for i := range suffix {
+		suffix[i] = alphabet[n%uint32(len(alphabet))]
+		n /= uint32(len(alphabet))
+	}
+	return prefix + "-" + string(suffix)
+}
+
+// deleteRequestsOfRevision deletes the Certificate's earlier requests for
+// the revision about to be requested: the request manager removes a
+// failed request before it retries (deleteCurrentFailedRequest in
+// cert-manager v1.21.2). Their Orders go with them through the garbage
+// collector.
+func (w *World) deleteRequestsOfRevision(c *cmapi.Certificate, revision int) {
+	var list cmapi.CertificateRequestList
+	if err := w.listShared(context.Background(), &list); err != nil {
+		w.recordError("list CertificateRequests", err)
+		return
+	}
+	for i := range list.Items {
+		cr := &list.Items[i]
+		if cr.Namespace != c.Namespace || !metav1.IsControlledBy(cr, c) ||
+			cr.Annotations[cmapi.CertificateRequestRevisionAnnotationKey] != fmt.Sprint(revision) {
+			continue
+		}
+		if err := w.api.Delete(context.Background(), cr); err != nil && !apierrors.IsNotFound(err) {
+			w.recordError("delete CertificateRequest/"+cr.Namespace+"/"+cr.Name, err)
+			continue
+		}
+		w.gcPending = true
+	}
 }
 
 // nextPrivateKey returns a fresh key, or the Secret's key when the rotation
