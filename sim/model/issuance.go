@@ -78,8 +78,8 @@ func (w *World) startIssuance(c *cmapi.Certificate, secret *corev1.Secret, st *c
 // manager does, with metadata.generateName set to the Certificate's name
 // (shortened to 52 characters) and a dash (v1.21.2
 // pkg/controller/certificates/requestmanager). The API server appends five
-// random characters; the model takes them from a counter, not from the
-// world's random source, so naming draws nothing from the seed.
+// random characters. The model derives them from a counter instead, so
+// that naming draws nothing from the world's random source.
 func (w *World) requestName(certificate string) string {
 	const alphabet = "bcdfghjklmnpqrstvwxz2456789" // the API server's
 	prefix := certificate
