@@ -180,15 +180,12 @@ func (c *apiClient) Apply(ctx context.Context, obj runtime.ApplyConfiguration, o
 	c.w.mu.Lock()
 	defer c.w.mu.Unlock()
 	ao := (&client.ApplyOptions{}).ApplyOptions(opts)
-	if err := c.w.applyConfiguration(ctx, obj, ao); err != nil {
+	ref, err := c.w.applyConfiguration(ctx, obj, ao)
+	if err != nil {
 		return err
 	}
 	if len(ao.DryRun) == 0 {
-		u, err := toUnstructured(obj)
-		if err != nil {
-			return err
-		}
-		c.w.afterWrite(byManager("apply", ao.FieldManager), objectRef{GVK: u.GroupVersionKind(), Namespace: u.GetNamespace(), Name: u.GetName()})
+		c.w.afterWrite(byManager("apply", ao.FieldManager), ref)
 	}
 	return nil
 }

@@ -81,20 +81,22 @@ func (w *World) applyPatch(ctx context.Context, obj client.Object, patch client.
 	return nil
 }
 
-// applyConfiguration is client.Apply of an apply configuration.
-func (w *World) applyConfiguration(ctx context.Context, obj runtime.ApplyConfiguration, ao *client.ApplyOptions) error {
+// applyConfiguration is client.Apply of an apply configuration. It
+// returns the identity of the object applied.
+func (w *World) applyConfiguration(ctx context.Context, obj runtime.ApplyConfiguration, ao *client.ApplyOptions) (objectRef, error) {
 	u, err := toUnstructured(obj)
 	if err != nil {
-		return err
+		return objectRef{}, err
 	}
+	ref := objectRef{GVK: u.GroupVersionKind(), Namespace: u.GetNamespace(), Name: u.GetName()}
 	if len(ao.DryRun) > 0 {
-		return nil
+		return ref, nil
 	}
 	if err := w.serverSideApply(ctx, u, ao.FieldManager, ao.Force != nil && *ao.Force); err != nil {
-		return err
+		return ref, err
 	}
 	w.copyInto(ctx, u, obj)
-	return nil
+	return ref, nil
 }
 
 // serverSideApply applies an unstructured configuration as manager: it

@@ -189,7 +189,8 @@ func (s *objectStore) patch(ctx context.Context, obj client.Object, patch client
 }
 
 func (s *objectStore) Apply(ctx context.Context, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
-	return s.w.applyConfiguration(ctx, obj, (&client.ApplyOptions{}).ApplyOptions(opts))
+	_, err := s.w.applyConfiguration(ctx, obj, (&client.ApplyOptions{}).ApplyOptions(opts))
+	return err
 }
 
 func (s *objectStore) Delete(ctx context.Context, obj client.Object, opts ...client.DeleteOption) error {
