@@ -38,11 +38,11 @@ clean:
 	rm -rf bin reports
 
 # Build the real components of the `local` world (etcd, Pebble,
-# kube-apiserver, kube-controller-manager) into
+# kube-apiserver, kube-controller-manager, cert-manager-controller) into
 # $CERTWAVE_CACHE/components (default ~/.cache/certwave/components). Cached
 # binaries are skipped, and a cold build takes many minutes. No other target
 # depends on it. See hack/README.md.
-.PHONY: components components-smoke
+.PHONY: components components-smoke components-stack
 components:
 	hack/components.sh
 
@@ -50,3 +50,10 @@ components:
 # that they answer.
 components-smoke:
 	hack/smoke-components.sh
+
+# Start the whole local stack (sim/stack/local) from the cached binaries and
+# check that the real cert-manager issues a selfSigned Certificate and that
+# its gateway-shim creates a Certificate for a Gateway listener. Fails when
+# a binary is missing.
+components-stack:
+	CERTWAVE_LOCAL_REQUIRED=1 $(GO) test -count=1 -v -run TestStackIssuesSelfSignedCertificate ./sim/stack/local

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Build the real components of the `local` world (etcd, Pebble,
-# kube-apiserver, kube-controller-manager) from the Go module proxy into a
+# kube-apiserver, kube-controller-manager, cert-manager-controller) from the
+# Go module proxy into a
 # cache directory keyed by version, and skip every binary that is already
 # there and runs.
 #
 # Usage: hack/components.sh [COMPONENT...]
-#   COMPONENT: etcd, pebble, kube-apiserver, kube-controller-manager
-#   (default: all of them).
+#   COMPONENT: etcd, pebble, kube-apiserver, kube-controller-manager,
+#   cert-manager-controller (default: all of them).
 #
 # Environment:
 #   CERTWAVE_CACHE    cache root (default ~/.cache/certwave); binaries go to
@@ -28,10 +29,11 @@ format_duration() {
 	printf '%dm%02ds' $(($1 / 60)) $(($1 % 60))
 }
 
-# Print the -ldflags for a component. Pebble and the Kubernetes binaries
-# report their version from variables that their release builds set with -X.
-# Without them `pebble -version` prints "dev" and `kube-apiserver --version`
-# prints v0.0.0-master.
+# Print the -ldflags for a component. Pebble, the Kubernetes binaries and
+# cert-manager report their version from variables that their release builds
+# set with -X. Without them `pebble -version` prints "dev",
+# `kube-apiserver --version` prints v0.0.0-master and cert-manager reports
+# "canary", also in its User-Agent and its default HTTP01 solver image.
 component_ldflags() {
 	local name="$1" version="$2" flags="-s -w"
 	case "$name" in
@@ -46,6 +48,9 @@ component_ldflags() {
 			flags+=" -X $package.gitMajor=1 -X $package.gitMinor=$minor"
 			flags+=" -X $package.gitTreeState=clean"
 		done
+		;;
+	cert-manager-controller)
+		flags+=" -X github.com/cert-manager/cert-manager/pkg/util.AppVersion=$version"
 		;;
 	esac
 	echo "$flags"

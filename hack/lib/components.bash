@@ -7,7 +7,7 @@ COMPONENTS_SRC="$HACK_DIR/components"
 COMPONENTS_CACHE="${CERTWAVE_CACHE:-$HOME/.cache/certwave}/components"
 
 # All components, in build order.
-COMPONENT_NAMES=(etcd pebble kube-apiserver kube-controller-manager)
+COMPONENT_NAMES=(etcd pebble kube-apiserver kube-controller-manager cert-manager-controller)
 
 # Print the build module directory (under hack/components/) of a component.
 component_module_dir() {
@@ -15,6 +15,7 @@ component_module_dir() {
 	etcd) echo "$COMPONENTS_SRC/etcd" ;;
 	pebble) echo "$COMPONENTS_SRC/pebble" ;;
 	kube-apiserver | kube-controller-manager) echo "$COMPONENTS_SRC/kubernetes" ;;
+	cert-manager-controller) echo "$COMPONENTS_SRC/cert-manager" ;;
 	*)
 		echo "unknown component: $1 (expected one of: ${COMPONENT_NAMES[*]})" >&2
 		return 1
@@ -29,6 +30,7 @@ component_package() {
 	pebble) echo "github.com/letsencrypt/pebble/v2/cmd/pebble" ;;
 	kube-apiserver) echo "k8s.io/kubernetes/cmd/kube-apiserver" ;;
 	kube-controller-manager) echo "k8s.io/kubernetes/cmd/kube-controller-manager" ;;
+	cert-manager-controller) echo "github.com/cert-manager/cert-manager/certwave-controller" ;;
 	*)
 		echo "unknown component: $1" >&2
 		return 1
@@ -42,6 +44,7 @@ component_module() {
 	etcd) echo "go.etcd.io/etcd/server/v3" ;;
 	pebble) echo "github.com/letsencrypt/pebble/v2" ;;
 	kube-apiserver | kube-controller-manager) echo "k8s.io/kubernetes" ;;
+	cert-manager-controller) echo "github.com/cert-manager/cert-manager" ;;
 	*)
 		echo "unknown component: $1" >&2
 		return 1
@@ -72,8 +75,8 @@ component_bin() {
 }
 
 # Succeed if a binary exists, is executable and prints its version.
-# etcd, kube-apiserver and kube-controller-manager take --version, and Pebble
-# takes -version.
+# etcd, kube-apiserver, kube-controller-manager and cert-manager-controller
+# take --version, and Pebble takes -version.
 component_runs() {
 	local name="$1" bin="$2" flag="--version"
 	[[ "$name" == pebble ]] && flag="-version"
