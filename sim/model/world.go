@@ -77,6 +77,8 @@ type World struct {
 	// rebuildDataplane reuses it while those counters are unchanged.
 	lastEdge        *edge
 	lastEdgeVersion string
+	// edgeOnly limits the controllers to those a Mirror runs.
+	edgeOnly bool
 }
 
 var _ engine.World = (*World)(nil)
@@ -92,6 +94,21 @@ const maxSettleRounds = 25
 // lets the controllers settle. New does not modify inv; the world keeps
 // reading it, so the caller must not change it afterwards.
 func New(inv *topology.Inventory, opts Options) (*World, error) {
+	w, err := newWorld(inv, opts)
+	if err != nil {
+		return nil, err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.build(); err != nil {
+		return nil, err
+	}
+	w.settle()
+	return w, nil
+}
+
+// newWorld builds a world with no objects and its controllers idle.
+func newWorld(inv *topology.Inventory, opts Options) (*World, error) {
 	if inv == nil {
 		return nil, errors.New("model: nil inventory: pass topology.Reference() or a loaded inventory")
 	}
@@ -138,13 +155,6 @@ func New(inv *topology.Inventory, opts Options) (*World, error) {
 	}
 	w.pki = newPKIState()
 	w.avail = newAvailability(w)
-
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if err := w.build(); err != nil {
-		return nil, err
-	}
-	w.settle()
 	return w, nil
 }
 
@@ -215,6 +225,15 @@ func (w *World) settle() {
 	converged := false
 	for range maxSettleRounds {
 		changed := false
+		if w.edgeOnly {
+			changed = w.syncReflector() || changed
+			changed = w.syncGatewayStatus() || changed
+			if !changed {
+				converged = true
+				break
+			}
+			continue
+		}
 		changed = w.collectGarbage() || changed
 		changed = w.syncShim() || changed
 		changed = w.syncIssuers() || changed
