@@ -62,18 +62,26 @@ type run struct {
 	end     time.Time       // when the engine finished
 	rbCost  int
 	planErr error
+	// preset is the plan to rehearse as it is, instead of one planned from
+	// the scenario's topology (see RehearsePlan).
+	preset *plan.Plan
 }
 
 // Run rehearses one scenario and judges it. Errors of planning, of the
 // world or of the engine end up in the Result as failures.
 func Run(ctx context.Context, s *scenarios.Scenario, opts Options) Result {
+	return runScenario(ctx, s, opts, nil)
+}
+
+// runScenario is Run with an optional preset plan.
+func runScenario(ctx context.Context, s *scenarios.Scenario, opts Options, preset *plan.Plan) Result {
 	wallStart := time.Now()
 	seed := opts.Seed
 	if s.Seed != 0 {
 		seed = s.Seed
 	}
 	res := Result{Scenario: s.Name, File: s.File, World: opts.World, Seed: seed, Suite: opts.Suite, MinAvailability: 1}
-	r := &run{s: s, opts: opts, result: &res}
+	r := &run{s: s, opts: opts, result: &res, preset: preset}
 	r.opts.Seed = seed
 
 	if err := r.execute(ctx); err != nil {
@@ -119,6 +127,9 @@ type unsupportedError struct{ reason string }
 func (e *unsupportedError) Error() string { return "unsupported: " + e.reason }
 
 func (r *run) execute(ctx context.Context) error {
+	if r.preset != nil {
+		return r.executePreset(ctx)
+	}
 	inv, err := r.inventory()
 	if err != nil {
 		return err
@@ -143,8 +154,13 @@ func (r *run) execute(ctx context.Context) error {
 	if r.s.Run.PlanOnly {
 		return nil
 	}
+	return r.openAndDrive(ctx)
+}
 
-	w, err := OpenWorld(r.opts.World, inv, r.s, r.opts.Seed, r.start, r.opts.Log)
+// openAndDrive opens the world for r.inv and drives the engine through
+// r.plan.
+func (r *run) openAndDrive(ctx context.Context) error {
+	w, err := OpenWorld(r.opts.World, r.inv, r.s, r.opts.Seed, r.start, r.opts.Log)
 	if err != nil {
 		return fmt.Errorf("opening world %s: %w", r.opts.World, err)
 	}

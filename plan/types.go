@@ -268,15 +268,19 @@ type Options struct {
 
 // Plan is a complete migration plan.
 type Plan struct {
-	APIVersion string      `json:"apiVersion"`
-	Source     string      `json:"source"`
-	Domain     string      `json:"domain"`
-	Options    Options     `json:"options"`
-	Cohorts    []Cohort    `json:"cohorts"`
-	Findings   []Finding   `json:"findings"`
-	Phases     []Phase     `json:"phases"`
-	Steps      []Step      `json:"steps"`
-	Budget     []BudgetDay `json:"budget"`
+	APIVersion string `json:"apiVersion"`
+	Source     string `json:"source"`
+	// Context is the kubeconfig context of the cluster the inventory was
+	// read from; empty when it came from a GitOps tree or the reference.
+	// certwave run refuses another context unless --context names it.
+	Context  string      `json:"context,omitempty"`
+	Domain   string      `json:"domain"`
+	Options  Options     `json:"options"`
+	Cohorts  []Cohort    `json:"cohorts"`
+	Findings []Finding   `json:"findings"`
+	Phases   []Phase     `json:"phases"`
+	Steps    []Step      `json:"steps"`
+	Budget   []BudgetDay `json:"budget"`
 	// End is the scheduled time of the last step; LowerBound is the
 	// shortest calendar time any schedule under the same soak policy and
 	// limits could take.

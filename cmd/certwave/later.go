@@ -6,4 +6,5 @@ import "github.com/spf13/cobra"
 func addLaterCommands(root *cobra.Command) {
 	root.AddCommand(newSimulateCommand())
 	root.AddCommand(newVerifyCommand())
+	root.AddCommand(newRunCommand(), newStatusCommand(), newRollbackCommand())
 }

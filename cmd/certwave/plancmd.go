@@ -95,6 +95,7 @@ func runPlan(cmd *cobra.Command, f *planFlags) error {
 	if err != nil {
 		return err
 	}
+	p.Context = f.src.loadedContext
 	if f.outFile != "" {
 		if err := writePlanFile(f.outFile, p); err != nil {
 			return err

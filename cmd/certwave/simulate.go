@@ -23,6 +23,10 @@ type simulateFlags struct {
 	logFile  string
 	trace    string
 	output   string
+	// planFile, accept and rehearsals are for rehearsing a saved plan.
+	planFile   string
+	accept     []string
+	rehearsals string
 }
 
 func newSimulateCommand() *cobra.Command {
@@ -39,8 +43,14 @@ seconds of wall time.
 It prints a table (scenario, verdict, ACME orders, minimum availability,
 virtual duration, wall time), writes a Markdown report with --report, and
 exits with status 2 when a scenario fails, printing the command that
-replays it.`,
+replays it.
+
+With --plan it rehearses a saved plan instead: the model world is built
+from the plan's inventory, the engine runs every step, and the outcome is
+recorded in --rehearsals-dir under the plan's digest. certwave run --apply
+requires a passing record of the same digest.`,
 		Example: `  certwave simulate                       # every built-in scenario
+  certwave simulate --plan plan.yaml      # rehearse a saved plan before certwave run --apply
   certwave simulate --scenario flag-day --seed 7
   certwave simulate --suite ./my-scenarios --report report.md`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -57,12 +67,24 @@ replays it.`,
 	fl.StringVar(&f.logFile, "log", "", "write the worlds' logs (the seed and options first) to this file")
 	fl.StringVar(&f.trace, "trace", "", "write each scenario's world trace (virtual times, one event a line) to this file")
 	fl.StringVarP(&f.output, "output", "o", formatTable, "output format: table or json")
+	fl.StringVar(&f.planFile, "plan", "", "rehearse this plan file (written by certwave plan --out) instead of scenarios, and record the outcome")
+	fl.StringArrayVar(&f.accept, "accept-finding", nil, "with --plan: ID of a blocker finding to accept, as certwave run will; repeatable")
+	fl.StringVar(&f.rehearsals, "rehearsals-dir", "", "with --plan: folder of the rehearsal records (default: .certwave/rehearsals beside the plan file)")
 	return cmd
 }
 
 func runSimulate(cmd *cobra.Command, f *simulateFlags) error {
 	if err := checkFormat(f.output, formatTable, formatJSON); err != nil {
 		return err
+	}
+	if f.planFile != "" {
+		if len(f.scenario) > 0 || len(f.labels) > 0 || f.suite != "" {
+			return fmt.Errorf("--plan rehearses one plan: leave out --scenario, --label and --suite")
+		}
+		return runSimulatePlan(cmd, f)
+	}
+	if len(f.accept) > 0 || f.rehearsals != "" {
+		return fmt.Errorf("--accept-finding and --rehearsals-dir apply only with --plan")
 	}
 	list, err := loadScenarios(f)
 	if err != nil {

@@ -20,6 +20,9 @@ type sourceFlags struct {
 	context    string
 	reference  bool
 	set        []string
+	// loadedContext is the context load read a live cluster through, or
+	// empty for the other sources.
+	loadedContext string
 }
 
 func (f *sourceFlags) register(cmd *cobra.Command) {
@@ -63,6 +66,7 @@ func (f *sourceFlags) load(ctx context.Context) (*topology.Inventory, error) {
 		if err != nil {
 			return nil, err
 		}
+		f.loadedContext = name
 		return topology.LoadCluster(ctx, c, name)
 	}
 }

@@ -1,0 +1,326 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	acmev1 "github.com/cert-manager/cert-manager/pkg/apis/acme/v1"
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	"github.com/certwave/certwave/engine"
+	"github.com/certwave/certwave/engine/tlsprobe"
+	"github.com/certwave/certwave/plan"
+	"github.com/certwave/certwave/topology"
+)
+
+// runEnv is the cluster access of run, status and rollback.
+type runEnv struct {
+	// world is the engine's world; its client reads Secrets as metadata.
+	world engine.World
+	// state is the client for the state ConfigMap and the Lease.
+	state client.Client
+	// contextName is the kube context in use.
+	contextName string
+	// clock paces Lease renewals and retries in real time.
+	clock engine.Clock
+	// holder identifies this process in the Lease.
+	holder string
+	// live reads the live inventory for the drift check.
+	live func(ctx context.Context) (*topology.Inventory, error)
+}
+
+// clusterFlags select the cluster and how to probe it.
+type clusterFlags struct {
+	kubeconfig string
+	context    string
+	addresses  []string
+	caFile     string
+	rootsFile  string
+}
+
+func (f *clusterFlags) register(fl interface {
+	StringVar(p *string, name, value, usage string)
+	StringArrayVar(p *[]string, name string, value []string, usage string)
+}, probes bool) {
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file of the cluster to migrate; required")
+	fl.StringVar(&f.context, "context", "", "kubeconfig context to use (default: the current context); naming it also accepts a context other than the one the plan was made for")
+	if probes {
+		fl.StringArrayVar(&f.addresses, "address", nil, "PATH=HOST:PORT: dial HOST:PORT for client path PATH when probing, such as the Gateway's LoadBalancer; repeatable (default: the name sent as SNI, port 443)")
+		fl.StringVar(&f.caFile, "ca-file", "", "PEM bundle of the private CA's root for probing internal hosts (default: read from the private CA's CertificateRequest once it is issued)")
+		fl.StringVar(&f.rootsFile, "roots-file", "", "PEM bundle of the roots for public hosts, such as Let's Encrypt's staging roots (default: the system roots)")
+	}
+}
+
+// openEnv builds the environment; tests replace it.
+var openEnv = openClusterEnv
+
+// runScheme returns the kinds the real run reads and writes: the
+// inventory's kinds plus cert-manager's ACME Orders.
+func runScheme() *runtime.Scheme {
+	s := topology.Scheme()
+	if err := acmev1.AddToScheme(s); err != nil {
+		panic(fmt.Sprintf("building the scheme: %v", err))
+	}
+	return s
+}
+
+// openClusterEnv connects to the cluster of the kubeconfig.
+func openClusterEnv(ctx context.Context, f *clusterFlags, p *plan.Plan, log *slog.Logger) (*runEnv, error) {
+	if f.kubeconfig == "" {
+		return nil, fmt.Errorf("missing --kubeconfig: pass the kubeconfig file of the cluster to migrate")
+	}
+	rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: f.kubeconfig}
+	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: f.context})
+	raw, err := cc.RawConfig()
+	if err != nil {
+		return nil, fmt.Errorf("reading kubeconfig %s: %w", f.kubeconfig, err)
+	}
+	name := raw.CurrentContext
+	if f.context != "" {
+		name = f.context
+	}
+	if _, ok := raw.Contexts[name]; !ok {
+		return nil, fmt.Errorf("invalid --context %q: no such context in %s", name, f.kubeconfig)
+	}
+	cfg, err := cc.ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig %s, context %s: %w", f.kubeconfig, name, err)
+	}
+	base, err := client.New(cfg, client.Options{Scheme: runScheme()})
+	if err != nil {
+		return nil, fmt.Errorf("connecting to context %s: %w", name, err)
+	}
+	clock := wallClock{}
+	retrying := engine.NewRetryingClient(base, engine.RetryPolicy{Clock: clock, Log: log})
+	c := secretMetadataOnly(retrying)
+
+	prober, paths, err := f.prober(p, c)
+	if err != nil {
+		return nil, err
+	}
+	w := &clusterWorld{client: c, clock: clock, prober: prober, paths: paths, acme: &orderObserver{client: c}}
+	return &runEnv{
+		world: w, state: retrying, contextName: name, clock: clock, holder: holderIdentity(),
+		live: func(ctx context.Context) (*topology.Inventory, error) { return topology.LoadCluster(ctx, c, name) },
+	}, nil
+}
+
+// prober builds the TLS prober from the plan's client paths and the flags.
+func (f *clusterFlags) prober(p *plan.Plan, c client.Client) (engine.Prober, []string, error) {
+	vf := verifyFlags{addresses: f.addresses, caFile: f.caFile, rootsFile: f.rootsFile, timeout: tlsprobe.DefaultTimeout}
+	opts, err := vf.proberOptions(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts.PrivateHosts = map[string]bool{}
+	for _, cohort := range p.Cohorts {
+		for _, h := range cohort.Hosts {
+			if cohort.Name == plan.CohortInternal && p.Options.Variant != plan.VariantAllACME {
+				opts.PrivateHosts[h.Hostname] = true
+			}
+		}
+	}
+	first, err := tlsprobe.New(opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	if opts.PrivateRoots != nil || len(opts.PrivateHosts) == 0 {
+		return first, first.ClientPaths(), nil
+	}
+	namespace := p.Options.ClusterResourceNamespace
+	if namespace == "" {
+		namespace = "cert-manager"
+	}
+	return &caDiscoveringProber{opts: opts, current: first, client: c, namespace: namespace}, first.ClientPaths(), nil
+}
+
+// caDiscoveringProber probes with the public roots until the private CA
+// has issued its own certificate, then adds that CA, read from the
+// CertificateRequests in the cluster resource namespace, as the private
+// root. CertificateRequests carry certificates, never private keys.
+type caDiscoveringProber struct {
+	mu        sync.Mutex
+	opts      tlsprobe.Options
+	current   *tlsprobe.Prober
+	found     bool
+	client    client.Client
+	namespace string
+}
+
+func (p *caDiscoveringProber) Probe(ctx context.Context, host, path string) (engine.ProbeResult, error) {
+	p.mu.Lock()
+	if !p.found && p.opts.PrivateHosts[host] {
+		if pool, err := privateCARoots(ctx, p.client, p.namespace); err == nil && pool != nil {
+			opts := p.opts
+			opts.PrivateRoots = pool
+			if next, err := tlsprobe.New(opts); err == nil {
+				p.current, p.found = next, true
+			}
+		}
+	}
+	prober := p.current
+	p.mu.Unlock()
+	return prober.Probe(ctx, host, path)
+}
+
+// privateCARoots returns the CA certificates issued through the Ready
+// CertificateRequests of namespace, or nil when there are none yet.
+func privateCARoots(ctx context.Context, c client.Client, namespace string) (*x509.CertPool, error) {
+	var list cmapi.CertificateRequestList
+	if err := c.List(ctx, &list, client.InNamespace(namespace)); err != nil {
+		return nil, err
+	}
+	pool, n := x509.NewCertPool(), 0
+	for _, cr := range list.Items {
+		if !certificateRequestReady(&cr) {
+			continue
+		}
+		rest := cr.Status.Certificate
+		for {
+			var block *pem.Block
+			block, rest = pem.Decode(rest)
+			if block == nil {
+				break
+			}
+			cert, err := x509.ParseCertificate(block.Bytes)
+			if err == nil && cert.IsCA {
+				pool.AddCert(cert)
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	return pool, nil
+}
+
+func certificateRequestReady(cr *cmapi.CertificateRequest) bool {
+	for _, c := range cr.Status.Conditions {
+		if c.Type == cmapi.CertificateRequestConditionReady && c.Status == cmmeta.ConditionTrue {
+			return true
+		}
+	}
+	return false
+}
+
+// clusterWorld is the engine's World on a real cluster.
+type clusterWorld struct {
+	client client.Client
+	clock  engine.Clock
+	prober engine.Prober
+	paths  []string
+	acme   engine.ACMEObserver
+}
+
+func (w *clusterWorld) Client() client.Client     { return w.client }
+func (w *clusterWorld) Clock() engine.Clock       { return w.clock }
+func (w *clusterWorld) Prober() engine.Prober     { return w.prober }
+func (w *clusterWorld) ACME() engine.ACMEObserver { return w.acme }
+func (w *clusterWorld) ClientPaths() []string     { return w.paths }
+
+// wallClock is the real clock.
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now() }
+
+func (wallClock) Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// secretMetadataOnly returns a client that reads and patches Secrets as
+// metadata (PartialObjectMetadata requests), so no key material reaches
+// certwave: a Secret it returns has metadata and an empty data map.
+func secretMetadataOnly(c client.Client) client.Client {
+	secretGVK := corev1.SchemeGroupVersion.WithKind("Secret")
+	asMetadata := func(s *corev1.Secret) *metav1.PartialObjectMetadata {
+		m := &metav1.PartialObjectMetadata{ObjectMeta: *s.ObjectMeta.DeepCopy()}
+		m.SetGroupVersionKind(secretGVK)
+		return m
+	}
+	return interceptor.NewClient(withWatchStub{c}, interceptor.Funcs{
+		Get: func(ctx context.Context, cl client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			s, ok := obj.(*corev1.Secret)
+			if !ok {
+				return cl.Get(ctx, key, obj, opts...)
+			}
+			m := asMetadata(s)
+			if err := cl.Get(ctx, key, m, opts...); err != nil {
+				return err
+			}
+			*s = corev1.Secret{ObjectMeta: m.ObjectMeta}
+			return nil
+		},
+		List: func(ctx context.Context, cl client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+			sl, ok := list.(*corev1.SecretList)
+			if !ok {
+				return cl.List(ctx, list, opts...)
+			}
+			ml := &metav1.PartialObjectMetadataList{}
+			ml.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
+			if err := cl.List(ctx, ml, opts...); err != nil {
+				return err
+			}
+			sl.Items = nil
+			for _, m := range ml.Items {
+				sl.Items = append(sl.Items, corev1.Secret{ObjectMeta: m.ObjectMeta})
+			}
+			return nil
+		},
+		Patch: func(ctx context.Context, cl client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+			s, ok := obj.(*corev1.Secret)
+			if !ok {
+				return cl.Patch(ctx, obj, patch, opts...)
+			}
+			m := asMetadata(s)
+			if err := cl.Patch(ctx, m, patch, opts...); err != nil {
+				return err
+			}
+			*s = corev1.Secret{ObjectMeta: m.ObjectMeta}
+			return nil
+		},
+	})
+}
+
+// withWatchStub adapts a Client for interceptor.NewClient; certwave never
+// watches through it.
+type withWatchStub struct{ client.Client }
+
+func (w withWatchStub) Watch(ctx context.Context, list client.ObjectList, opts ...client.ListOption) (watch.Interface, error) {
+	if ww, ok := w.Client.(client.WithWatch); ok {
+		return ww.Watch(ctx, list, opts...)
+	}
+	return nil, fmt.Errorf("watch is not supported by this client")
+}
+
+// holderIdentity names this process in the Lease: host name and process
+// ID.
+func holderIdentity() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown-host"
+	}
+	return fmt.Sprintf("%s/%d", strings.ToLower(host), os.Getpid())
+}
