@@ -7,7 +7,8 @@
 #
 # Usage: hack/components.sh [COMPONENT...]
 #   COMPONENT: etcd, pebble, kube-apiserver, kube-controller-manager,
-#   cert-manager-controller (default: all of them).
+#   cert-manager-controller (default: all of them), or egctl (Envoy Gateway's
+#   CLI, which is built only when named, for `make envoygateway-goldens`).
 #
 # Environment:
 #   CERTWAVE_CACHE    cache root (default ~/.cache/certwave); binaries go to
@@ -34,6 +35,7 @@ format_duration() {
 # set with -X. Without them `pebble -version` prints "dev",
 # `kube-apiserver --version` prints v0.0.0-master and cert-manager reports
 # "canary", also in its User-Agent and its default HTTP01 solver image.
+# egctl without it prints an empty client version.
 component_ldflags() {
 	local name="$1" version="$2" flags="-s -w"
 	case "$name" in
@@ -51,6 +53,9 @@ component_ldflags() {
 		;;
 	cert-manager-controller)
 		flags+=" -X github.com/cert-manager/cert-manager/pkg/util.AppVersion=$version"
+		;;
+	egctl)
+		flags+=" -X github.com/envoyproxy/gateway/internal/cmd/version.envoyGatewayVersion=$version"
 		;;
 	esac
 	echo "$flags"

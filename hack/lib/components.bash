@@ -6,8 +6,13 @@ HACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 COMPONENTS_SRC="$HACK_DIR/components"
 COMPONENTS_CACHE="${CERTWAVE_CACHE:-$HOME/.cache/certwave}/components"
 
-# All components, in build order.
+# All components of the local world, in build order. `make components` and
+# hack/components.sh without arguments build these.
 COMPONENT_NAMES=(etcd pebble kube-apiserver kube-controller-manager cert-manager-controller)
+
+# Components that are built only when named on the command line. egctl is
+# needed only to regenerate the Envoy Gateway goldens of sim/model.
+OPTIONAL_COMPONENT_NAMES=(egctl)
 
 # Print the build module directory (under hack/components/) of a component.
 component_module_dir() {
@@ -16,8 +21,9 @@ component_module_dir() {
 	pebble) echo "$COMPONENTS_SRC/pebble" ;;
 	kube-apiserver | kube-controller-manager) echo "$COMPONENTS_SRC/kubernetes" ;;
 	cert-manager-controller) echo "$COMPONENTS_SRC/cert-manager" ;;
+	egctl) echo "$COMPONENTS_SRC/egctl" ;;
 	*)
-		echo "unknown component: $1 (expected one of: ${COMPONENT_NAMES[*]})" >&2
+		echo "unknown component: $1 (expected one of: ${COMPONENT_NAMES[*]} ${OPTIONAL_COMPONENT_NAMES[*]})" >&2
 		return 1
 		;;
 	esac
@@ -31,6 +37,7 @@ component_package() {
 	kube-apiserver) echo "k8s.io/kubernetes/cmd/kube-apiserver" ;;
 	kube-controller-manager) echo "k8s.io/kubernetes/cmd/kube-controller-manager" ;;
 	cert-manager-controller) echo "github.com/cert-manager/cert-manager/certwave-controller" ;;
+	egctl) echo "github.com/envoyproxy/gateway/cmd/egctl" ;;
 	*)
 		echo "unknown component: $1" >&2
 		return 1
@@ -45,6 +52,7 @@ component_module() {
 	pebble) echo "github.com/letsencrypt/pebble/v2" ;;
 	kube-apiserver | kube-controller-manager) echo "k8s.io/kubernetes" ;;
 	cert-manager-controller) echo "github.com/cert-manager/cert-manager" ;;
+	egctl) echo "github.com/envoyproxy/gateway" ;;
 	*)
 		echo "unknown component: $1" >&2
 		return 1
@@ -76,9 +84,15 @@ component_bin() {
 
 # Succeed if a binary exists, is executable and prints its version.
 # etcd, kube-apiserver, kube-controller-manager and cert-manager-controller
-# take --version, and Pebble takes -version.
+# take --version, Pebble takes -version, and egctl prints its own version
+# with `egctl version --remote=false` (without that flag, egctl also
+# queries the cluster of the current kubeconfig).
 component_runs() {
-	local name="$1" bin="$2" flag="--version"
-	[[ "$name" == pebble ]] && flag="-version"
-	[[ -x "$bin" ]] && "$bin" "$flag" >/dev/null 2>&1
+	local name="$1" bin="$2"
+	local -a args=(--version)
+	case "$name" in
+	pebble) args=(-version) ;;
+	egctl) args=(version --remote=false) ;;
+	esac
+	[[ -x "$bin" ]] && "$bin" "${args[@]}" >/dev/null 2>&1
 }
