@@ -56,4 +56,11 @@ components-smoke:
 # its gateway-shim creates a Certificate for a Gateway listener. Fails when
 # a binary is missing.
 components-stack:
-	CERTWAVE_LOCAL_REQUIRED=1 $(GO) test -count=1 -v -run TestStackIssuesSelfSignedCertificate ./sim/stack/local
+	CERTWAVE_LOCAL_REQUIRED=1 $(GO) test -count=1 -v -run 'TestStackIssuesSelfSignedCertificate|ACME' ./sim/stack/local
+
+# Rewrite the Envoy Gateway goldens of sim/model (sim/model/testdata/envoygateway)
+# with the cached egctl, which `hack/components.sh egctl` builds. No other
+# target depends on it. See hack/README.md.
+.PHONY: envoygateway-goldens
+envoygateway-goldens:
+	$(GO) run ./hack/envoygateway-goldens

@@ -236,6 +236,7 @@ func (p *Pebble) start(opts PebbleOptions) error {
 	// Later entries win in os/exec, so opts.Env overrides the defaults.
 	cmd.Env = append(cmd.Env, opts.Env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = pebbleProcessAttributes()
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return fmt.Errorf("starting %s: %w", opts.Binary, err)

@@ -18,6 +18,9 @@ type Options struct {
 	Dir string
 	// Keep leaves the servers and the directory in place when Stop runs or
 	// Start fails, and logs their PIDs, for inspection.
+	// NOTE: Keep does not keep the ACME servers past this process. The
+	// front runs in it, and on Linux BIND and Pebble get SIGKILL when it
+	// exits.
 	Keep bool
 	// StartTimeout bounds the wait for each server and for the CRDs. Zero
 	// means 2 minutes.
@@ -30,6 +33,10 @@ type Options struct {
 	ClusterResourceNamespace string
 	// CertManager configures the controller.
 	CertManager CertManagerOptions
+	// ACME, when set, adds BIND, Pebble and the rate-limit front and an
+	// ACME ClusterIssuer that solves DNS01 through BIND. It overrides the
+	// DNS01 nameserver options of CertManager. Nil starts none of them.
+	ACME *ACMEOptions
 	// BeforeCertManager runs after the CRDs are installed and before the
 	// controller starts. A hook can start more processes with
 	// Stack.StartProcess and change the controller's options, for example

@@ -77,6 +77,9 @@ func (s *Stack) StartProcess(ctx context.Context, spec ProcessSpec) (*Process, e
 		close(p.done)
 	}()
 	s.processes = append(s.processes, p)
+	s.addTeardown(spec.Name, func(reportExited bool) error {
+		return p.stop(s.opts.StopTimeout, reportExited)
+	}, "pid", p.PID(), "log", logPath)
 	s.log.Info("started", "process", spec.Name, "pid", p.PID(), "log", logPath)
 
 	if spec.Ready == nil {

@@ -17,26 +17,54 @@ import (
 
 // Stack is a running local world.
 type Stack struct {
-	opts       Options
-	log        *slog.Logger
-	dir        string
-	removeDir  bool
-	processes  []*Process
+	opts      Options
+	log       *slog.Logger
+	dir       string
+	removeDir bool
+	processes []*Process
+	// teardown has one step per started server, in start order.
+	teardown   []teardownStep
+	acme       *ACMEServers
 	restConfig *rest.Config
 	kubeconfig string
 	stopped    bool
 }
 
+// teardownStep ends one server. A failed Start passes reportExited false,
+// as in Stack.stop.
+type teardownStep struct {
+	name string
+	// attrs are logged with the stop and keep messages, for example the
+	// PID.
+	attrs []any
+	stop  func(reportExited bool) error
+}
+
+// addTeardown registers a server that Stop ends before every server
+// registered earlier.
+func (s *Stack) addTeardown(name string, stop func(reportExited bool) error, attrs ...any) {
+	s.teardown = append(s.teardown, teardownStep{name: name, attrs: attrs, stop: stop})
+}
+
 // Start starts etcd, kube-apiserver, kube-controller-manager, installs the
-// CRDs and starts the cert-manager controller. ctx bounds the start only:
+// CRDs, starts the ACME servers when opts.ACME is set, and starts the
+// cert-manager controller. ctx bounds the start only:
 // the servers run until Stop. On error it stops whatever
 // it started, unless opts.Keep is set, and keeps the directory with the
 // logs. It returns a MissingBinariesError
-// before starting anything when a binary is not built.
+// before starting anything when a binary is not built, and an error
+// wrapping dns.ErrNamedNotFound when opts.ACME is set and named is missing.
 func Start(ctx context.Context, opts Options) (*Stack, error) {
 	opts = opts.withDefaults()
 	if err := opts.Binaries.Check(); err != nil {
 		return nil, err
+	}
+	if opts.ACME != nil {
+		acmeOpts, err := opts.ACME.withDefaults(opts.CacheDir)
+		if err != nil {
+			return nil, err
+		}
+		opts.ACME = &acmeOpts
 	}
 	s := &Stack{opts: opts, log: opts.Log, dir: opts.Dir}
 	if s.dir == "" {
@@ -82,13 +110,26 @@ func (s *Stack) start(ctx context.Context) error {
 	if err := s.startControllerManager(ctx); err != nil {
 		return err
 	}
+
 	cm := s.opts.CertManager
+	if s.opts.ACME != nil {
+		if err := s.startACME(ctx, *s.opts.ACME, &cm); err != nil {
+			return err
+		}
+	}
 	if s.opts.BeforeCertManager != nil {
 		if err := s.opts.BeforeCertManager(ctx, s, &cm); err != nil {
 			return fmt.Errorf("BeforeCertManager hook: %w", err)
 		}
 	}
-	return s.startCertManager(ctx, cm)
+
+	if err := s.startCertManager(ctx, cm); err != nil {
+		return err
+	}
+	if s.acme != nil {
+		return s.waitIssuerReady(ctx, s.acme.IssuerName)
+	}
+	return nil
 }
 
 func (s *Stack) createNamespace(ctx context.Context, name string) error {
@@ -116,8 +157,9 @@ func (s *Stack) Dir() string { return s.dir }
 // Processes returns the started servers in start order.
 func (s *Stack) Processes() []*Process { return append([]*Process(nil), s.processes...) }
 
-// Stop ends every server in reverse start order and removes a temporary
-// directory. With Options.Keep it only logs the PIDs and the directory.
+// Stop ends every server in reverse start order, the in-process ACME front
+// included, and removes a temporary directory. With Options.Keep it only
+// logs the PIDs and the directory.
 // A server that exited before Stop is reported in the error. Calling it
 // again does nothing.
 func (s *Stack) Stop() error {
@@ -132,20 +174,20 @@ func (s *Stack) stop(reportExited bool) error {
 	}
 	s.stopped = true
 	if s.opts.Keep {
-		for _, p := range s.processes {
-			s.log.Info("keeping process", "process", p.Name, "pid", p.PID(), "log", p.LogPath)
+		for _, step := range s.teardown {
+			s.log.Info("keeping server", append([]any{"server", step.name}, step.attrs...)...)
 		}
 		s.log.Info("keeping the local stack", "dir", s.dir, "kubeconfig", s.kubeconfig)
 		return nil
 	}
 
 	var errs []error
-	for i := len(s.processes) - 1; i >= 0; i-- {
-		p := s.processes[i]
-		if err := p.stop(s.opts.StopTimeout, reportExited); err != nil {
+	for i := len(s.teardown) - 1; i >= 0; i-- {
+		step := s.teardown[i]
+		if err := step.stop(reportExited); err != nil {
 			errs = append(errs, err)
 		}
-		s.log.Info("stopped", "process", p.Name, "pid", p.PID())
+		s.log.Info("stopped", append([]any{"server", step.name}, step.attrs...)...)
 	}
 	if s.removeDir && len(errs) == 0 {
 		if err := os.RemoveAll(s.dir); err != nil {
