@@ -68,7 +68,7 @@ func TestFiftyFirstCertificateIsRateLimited(t *testing.T) {
 	if c.Status.FailedIssuanceAttempts == nil || *c.Status.FailedIssuanceAttempts != 1 {
 		t.Errorf("failedIssuanceAttempts = %v, want 1", c.Status.FailedIssuanceAttempts)
 	}
-	if got := traceLines(w, "Order/apps-public/app-50-", "429 urn:ietf:params:acme:error:rateLimited"); len(got) != 1 {
+	if got := traceLines(w, "Order/apps-public/app-50-1", "429 urn:ietf:params:acme:error:rateLimited"); len(got) != 1 {
 		t.Errorf("trace lines of the refusal = %d, want 1", len(got))
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
-	"hash/fnv"
 	"sort"
 	"strings"
 	"time"
@@ -40,7 +39,7 @@ func (w *World) startIssuance(c *cmapi.Certificate, secret *corev1.Secret, st *c
 		return
 	}
 
-	req := &requestRecord{name: w.requestName(c.Name), revision: revision, spec: fingerprintOf(c), public: key.Public()}
+	req := &requestRecord{name: requestName(c.Name, revision), revision: revision, spec: fingerprintOf(c), public: key.Public()}
 	cr := &cmapi.CertificateRequest{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: c.Namespace,
@@ -74,35 +73,22 @@ func (w *World) startIssuance(c *cmapi.Certificate, secret *corev1.Secret, st *c
 	w.proceedIssuance(c.Namespace, c.Name, st)
 }
 
-// requestName names a new CertificateRequest as cert-manager's request
-// manager does, with metadata.generateName set to the Certificate's name
-// (shortened to 52 characters) and a dash (v1.21.2
-// pkg/controller/certificates/requestmanager). The API server appends five
-// random characters. The model derives them from a counter instead, so
-// that naming draws nothing from the world's random source.
-func (w *World) requestName(certificate string) string {
-	const alphabet = "bcdfghjklmnpqrstvwxz2456789" // the API server's
-	prefix := certificate
-	if len(prefix) > 52 {
-		prefix = strings.TrimRight(prefix[:52], "-.")
-	}
-	w.requestSeq++
-	h := fnv.New32a()
-	fmt.Fprintf(h, "%s/%d", certificate, w.requestSeq)
-	n := h.Sum32()
-	suffix := make([]byte, 5)
-	for i := range suffix {
-		suffix[i] = alphabet[n%uint32(len(alphabet))]
-		n /= uint32(len(alphabet))
-	}
-	return prefix + "-" + string(suffix)
+// requestName names a Certificate's request for a revision as cert-manager
+// v1.21.2 does with its StableCertificateRequestName feature, on by default
+// (pkg/controller/certificates/requestmanager): <certificate>-<revision>,
+// which a local-stack run confirmed. Certificate names longer than 233
+// characters, which cert-manager hashes, are not modelled.
+func requestName(certificate string, revision int) string {
+	return fmt.Sprintf("%s-%d", certificate, revision)
 }
 
 // deleteRequestsOfRevision deletes the Certificate's earlier requests for
 // the revision about to be requested: the request manager removes a
-// failed request before it retries (deleteCurrentFailedRequest in
-// cert-manager v1.21.2). Their Orders go with them through the garbage
-// collector.
+// failed request before it retries (deleteCurrentFailedRequests in
+// cert-manager v1.21.2). The new request has the same name, and so would
+// its Order: cert-manager's ACME issuer retries until Kubernetes' garbage
+// collector has removed the old Order, which takes about a second. The
+// model runs the collector at once instead.
 func (w *World) deleteRequestsOfRevision(c *cmapi.Certificate, revision int) {
 	var list cmapi.CertificateRequestList
 	if err := w.listShared(context.Background(), &list); err != nil {
@@ -121,6 +107,7 @@ func (w *World) deleteRequestsOfRevision(c *cmapi.Certificate, revision int) {
 		}
 		w.gcPending = true
 	}
+	w.collectGarbage()
 }
 
 // nextPrivateKey returns a fresh key, or the Secret's key when the rotation

@@ -50,7 +50,6 @@ type World struct {
 	trace       []TraceEvent
 	uidSeq      int
 	eventSeq    int
-	requestSeq  int
 	// events maps object UID, reason and message to the Event's name, to
 	// aggregate repeats.
 	events map[string]string
