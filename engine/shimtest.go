@@ -120,7 +120,12 @@ func (e *Engine) annotatedAt(st *runState, step *plan.Step) time.Time {
 
 // isRecent reports whether an event time is at or after since; an event
 // without any time counts as recent.
-func isRecent(t, since time.Time) bool { return t.IsZero() || !t.Before(since) }
+func isRecent(t, since time.Time) bool {
+	// The API server keeps an Event's timestamps to the second, so an
+	// event recorded in the same second as since, after it, reads as
+	// earlier; the local stack's real cert-manager showed it.
+	return t.IsZero() || !t.Before(since.Truncate(time.Second))
+}
 
 // eventTime returns the latest time an event carries, or zero.
 func eventTime(ev *corev1.Event) time.Time {
