@@ -65,6 +65,31 @@ type run struct {
 	// preset is the plan to rehearse as it is, instead of one planned from
 	// the scenario's topology (see RehearsePlan).
 	preset *plan.Plan
+	// scale divides the plan's waits and the harness's sleeps on worlds
+	// with a wall clock (worldTimeScale); 1 on the model.
+	scale int
+	// closer stops the world's servers when the run ends.
+	closer io.Closer
+}
+
+// virtualSpan is how much plan time the scenario covers: the unscaled
+// plan, then the waits the harness adds.
+func (r *run) virtualSpan() time.Duration {
+	span := time.Duration(0)
+	if r.plan != nil {
+		span = time.Duration(r.scale) * r.plan.End.Sub(r.plan.Options.Start)
+	}
+	rs := r.s.Run
+	return span + rs.ResumeAfter.D() + rs.RollbackAfter.D() + rs.ObserveFor.D()
+}
+
+// sleep waits d of plan time on the world's clock, divided by the time
+// scale.
+func (r *run) sleep(ctx context.Context, d time.Duration) error {
+	if r.scale > 1 {
+		d /= time.Duration(r.scale)
+	}
+	return r.world.Clock().Sleep(ctx, d)
 }
 
 // Run rehearses one scenario and judges it. Errors of planning, of the
@@ -74,15 +99,22 @@ func Run(ctx context.Context, s *scenarios.Scenario, opts Options) Result {
 }
 
 // runScenario is Run with an optional preset plan.
-func runScenario(ctx context.Context, s *scenarios.Scenario, opts Options, preset *plan.Plan) Result {
+func runScenario(ctx context.Context, s *scenarios.Scenario, opts Options, preset *plan.Plan) (res Result) {
 	wallStart := time.Now()
 	seed := opts.Seed
 	if s.Seed != 0 {
 		seed = s.Seed
 	}
-	res := Result{Scenario: s.Name, File: s.File, World: opts.World, Seed: seed, Suite: opts.Suite, MinAvailability: 1}
-	r := &run{s: s, opts: opts, result: &res, preset: preset}
+	res = Result{Scenario: s.Name, File: s.File, World: opts.World, Seed: seed, Suite: opts.Suite, MinAvailability: 1}
+	r := &run{s: s, opts: opts, result: &res, preset: preset, scale: 1}
 	r.opts.Seed = seed
+	defer func() {
+		if r.closer != nil {
+			if err := r.closer.Close(); err != nil {
+				res.Notes = append(res.Notes, "stopping the world: "+err.Error())
+			}
+		}
+	}()
 
 	if err := r.execute(ctx); err != nil {
 		var unsupported *unsupportedError
@@ -154,21 +186,30 @@ func (r *run) execute(ctx context.Context) error {
 	if r.s.Run.PlanOnly {
 		return nil
 	}
+	if r.scale = worldTimeScale(r.opts.World); r.scale > 1 {
+		if r.plan, err = plan.Scale(p, r.scale); err != nil {
+			return err
+		}
+	}
 	return r.openAndDrive(ctx)
 }
 
 // openAndDrive opens the world for r.inv and drives the engine through
 // r.plan.
 func (r *run) openAndDrive(ctx context.Context) error {
+	// Check what the scenario needs before opening the world: the local
+	// world takes a minute to start.
+	needs := append(append([]string(nil), r.s.Needs...), implicitNeeds(r.s, r.virtualSpan())...)
+	for _, need := range needs {
+		if reason := worldUnsupported(r.opts.World, need); reason != "" {
+			return &unsupportedError{reason: fmt.Sprintf("in world %s: %s: %s", r.opts.World, need, reason)}
+		}
+	}
 	w, err := OpenWorld(r.opts.World, r.inv, r.s, r.opts.Seed, r.start, r.opts.Log)
 	if err != nil {
 		return fmt.Errorf("opening world %s: %w", r.opts.World, err)
 	}
-	for _, need := range r.s.Needs {
-		if reason := w.Unsupported(need); reason != "" {
-			return &unsupportedError{reason: fmt.Sprintf("in world %s: %s", r.opts.World, reason)}
-		}
-	}
+	r.closer, _ = w.(io.Closer)
 	r.clock = newActionClock(w, r.start, r.s.Actions)
 	r.world = &clockedWorld{World: w, clock: r.clock}
 
@@ -203,6 +244,7 @@ func (r *run) drive(ctx context.Context) error {
 		var err error
 		eng, err = engine.New(r.world, r.plan, engine.Options{
 			Store:          store,
+			PollInterval:   worldPollInterval(r.opts.World),
 			Until:          r.s.Run.Until,
 			AcceptFindings: r.s.Run.Accept,
 			StopAfterStep: func(id string) bool {
@@ -242,7 +284,7 @@ func (r *run) drive(ctx context.Context) error {
 			}
 			if r.s.Run.ResumeAfter > 0 && resumes < maxResumes {
 				resumes++
-				if err := r.world.Clock().Sleep(ctx, r.s.Run.ResumeAfter.D()); err != nil {
+				if err := r.sleep(ctx, r.s.Run.ResumeAfter.D()); err != nil {
 					return err
 				}
 				continue
@@ -257,7 +299,7 @@ func (r *run) drive(ctx context.Context) error {
 
 	if r.s.Run.Rollback > 0 {
 		if d := r.s.Run.RollbackAfter.D(); d > 0 {
-			if err := r.world.Clock().Sleep(ctx, d); err != nil {
+			if err := r.sleep(ctx, d); err != nil {
 				return err
 			}
 		}
@@ -266,14 +308,20 @@ func (r *run) drive(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("rollback of phase %d: %w", r.s.Run.Rollback, err)
 		}
-		if err := r.world.Clock().Sleep(ctx, settleAfterRollback); err != nil {
+		settle := settleAfterRollback / time.Duration(r.scale)
+		if r.scale > 1 {
+			// One DNS01 issuance takes about a minute of wall time on
+			// every world with real cert-manager.
+			settle = max(settle, 2*time.Minute)
+		}
+		if err := r.world.Clock().Sleep(ctx, settle); err != nil {
 			return err
 		}
 		r.rbCost = r.world.ACMEOrders() - before
 		r.note("rollback of phase %d: %d ACME orders (engine's estimate %d: %s)", report.Phase, r.rbCost, report.ACMEOrders, report.Cost)
 	}
 	if d := r.s.Run.ObserveFor.D(); d > 0 {
-		if err := r.world.Clock().Sleep(ctx, d); err != nil {
+		if err := r.sleep(ctx, d); err != nil {
 			return err
 		}
 	}
@@ -337,6 +385,7 @@ func (r *run) planOptions() (plan.Options, error) {
 	if start.IsZero() {
 		start = DefaultStart
 	}
+	start = worldStart(r.opts.World, start)
 	o := plan.DefaultOptions(start)
 	if ps.Variant != "" {
 		o.Variant = plan.Variant(ps.Variant)

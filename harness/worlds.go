@@ -6,6 +6,7 @@
 package harness
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"time"
@@ -42,7 +43,7 @@ type World interface {
 }
 
 // WorldNames lists the worlds OpenWorld can open.
-var WorldNames = []string{"model"}
+var WorldNames = []string{"model", "local"}
 
 // OpenWorld builds the world named name for a scenario. This is the one
 // place that composes worlds by name.
@@ -74,8 +75,68 @@ func OpenWorld(name string, inv *topology.Inventory, s *scenarios.Scenario, seed
 			return nil, err
 		}
 		return modelWorld{w}, nil
+	case "local":
+		return OpenLocal(context.Background(), inv, s, start, log)
 	}
 	return nil, fmt.Errorf("unknown world %q: use one of %v", name, WorldNames)
+}
+
+// worldStart returns the plan start on a world: the scenario's own on
+// the model, whose clock starts there, and the present on the local
+// world, whose clock is the wall clock.
+func worldStart(name string, scenarioStart time.Time) time.Time {
+	if name == "local" {
+		return time.Now().UTC().Truncate(time.Second)
+	}
+	return scenarioStart
+}
+
+// worldTimeScale is the factor a world divides the plan's waits and the
+// harness's own sleeps by: 1 where the clock is virtual.
+func worldTimeScale(name string) int {
+	if name == "local" {
+		return DefaultLocalTimeScale
+	}
+	return 1
+}
+
+// worldUnsupported returns why the world named name cannot rehearse need,
+// or "" when it can.
+func worldUnsupported(name, need string) string {
+	if name == "local" {
+		return localUnsupported[need]
+	}
+	return ""
+}
+
+// worldPollInterval paces the engine's gates on a world: the engine's
+// default on the model, whose clock is virtual, and a second on the local
+// world, where a private-CA issuance takes less than that.
+func worldPollInterval(name string) time.Duration {
+	if name == "local" {
+		return time.Second
+	}
+	return 0
+}
+
+// implicitNeeds are the capabilities a scenario needs beyond those it
+// lists: its actions, faults and lock-out expectations, and months of
+// virtual time.
+func implicitNeeds(s *scenarios.Scenario, end time.Duration) []string {
+	var needs []string
+	if len(s.Actions) > 0 {
+		needs = append(needs, "actions")
+	}
+	if len(s.Faults) > 0 {
+		needs = append(needs, "faults")
+	}
+	if s.Expect.LockedOut != nil {
+		needs = append(needs, "lock-out-time")
+	}
+	if end > 30*24*time.Hour {
+		needs = append(needs, "virtual-months")
+	}
+	return needs
 }
 
 func untilTime(start time.Time, until time.Duration) time.Time {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
@@ -135,42 +133,5 @@ func checkTestStack(ctx context.Context, c client.Client, contextName string, sc
 		scale, contextName, testStackLabel, testStackNamespace)
 }
 
-// scalePlan returns a copy of p whose waits are divided by scale: each
-// step's start keeps its place but its distance from the plan's start is
-// divided, and so are soak durations and the soak options. Ready timeouts
-// and observe-renewal windows stay, because cert-manager's issuance time
-// does not scale.
-func scalePlan(p *plan.Plan, scale int) (*plan.Plan, error) {
-	if scale == 1 {
-		return p, nil
-	}
-	raw, err := json.Marshal(p)
-	if err != nil {
-		return nil, err
-	}
-	out := &plan.Plan{}
-	if err := json.Unmarshal(raw, out); err != nil {
-		return nil, err
-	}
-
-	start := out.Options.Start
-	n := time.Duration(scale)
-	shift := func(t time.Time) time.Time {
-		if t.IsZero() || t.Before(start) {
-			return t
-		}
-		return start.Add(t.Sub(start) / n)
-	}
-
-	for i := range out.Steps {
-		s := &out.Steps[i]
-		s.At = shift(s.At)
-		if s.Kind == plan.StepSoak {
-			s.Duration /= n
-		}
-	}
-	out.Options.WaveSoak /= n
-	out.Options.CanarySoak /= n
-	out.End = shift(out.End)
-	return out, nil
-}
+// scalePlan divides the plan's waits by scale; see plan.Scale.
+func scalePlan(p *plan.Plan, scale int) (*plan.Plan, error) { return plan.Scale(p, scale) }
