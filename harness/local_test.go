@@ -11,10 +11,12 @@ import (
 	"github.com/certwave/certwave/sim/stack/local"
 )
 
-// TestLocalSmoke rehearses the local-smoke scenario on the local stack:
-// real kube-apiserver, etcd and cert-manager, Pebble behind the
-// rate-limit front, BIND for DNS01. It skips where the components or BIND
-// are missing, unless CERTWAVE_LOCAL_REQUIRED=1, as in CI.
+// TestLocalSmoke rehearses the local-smoke scenario on the model and on
+// the local stack: real kube-apiserver, etcd and cert-manager, Pebble
+// behind the rate-limit front, BIND for DNS01. It fails on any unexplained
+// difference between their outcomes (Certificates, listeners, routes, ACME
+// orders, stop and verdict). It skips where the components or BIND are
+// missing, unless CERTWAVE_LOCAL_REQUIRED=1, as in CI.
 func TestLocalSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the local stack and waits for real issuances; skipped with -short")
@@ -41,11 +43,20 @@ func TestLocalSmoke(t *testing.T) {
 		if s.Name != "local-smoke" {
 			continue
 		}
-		r := Run(context.Background(), s, Options{World: "local", Seed: 1})
-		if r.Verdict != VerdictPass {
-			t.Fatalf("local-smoke on the local world: %s %s; failures: %v; notes: %v", r.Verdict, r.Unsupported, r.Failures, r.Notes)
+		c := Conform(context.Background(), s, Options{World: "local", Seed: 1})
+		for _, r := range []Result{c.Model, c.Other} {
+			if r.Verdict != VerdictPass {
+				t.Errorf("local-smoke on the %s world: %s %s; failures: %v; notes: %v", r.World, r.Verdict, r.Unsupported, r.Failures, r.Notes)
+			}
 		}
-		t.Logf("local-smoke: %d ACME orders, %s", r.ACMEOrders, r.Wall)
+		for _, d := range c.Differences {
+			if d.Explained != "" {
+				t.Logf("known difference %s: model %s, local %s (%s)", d.What, d.Model, d.Other, d.Explained)
+				continue
+			}
+			t.Errorf("model and local world differ: %s: model %s, local %s", d.What, d.Model, d.Other)
+		}
+		t.Logf("local-smoke: %d ACME orders, %s on the local world; %d differences", c.Other.ACMEOrders, c.Other.Wall, len(c.Differences))
 		return
 	}
 	t.Fatal("the built-in scenario local-smoke is missing")

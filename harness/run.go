@@ -41,6 +41,8 @@ type Options struct {
 	// Fixtures is the folder $CERTWAVE_FIXTURES stands for in scenario
 	// paths.
 	Fixtures string
+	// outcome, when set, receives what the run left behind (Conform).
+	outcome *Outcome
 }
 
 // run is the state of one scenario run.
@@ -143,6 +145,13 @@ func runScenario(ctx context.Context, s *scenarios.Scenario, opts Options, prese
 	}
 	if r.stop != nil {
 		res.Stop = r.stop.Rule
+	}
+	if opts.outcome != nil {
+		if o, err := r.outcome(ctx); err != nil {
+			res.Notes = append(res.Notes, "reading the outcome: "+err.Error())
+		} else {
+			*opts.outcome = *o
+		}
 	}
 	if opts.Trace != nil && r.world != nil {
 		fmt.Fprintf(opts.Trace, "# %s (world %s, seed %d)\n", s.Name, opts.World, seed)

@@ -14,15 +14,16 @@ import (
 )
 
 type simulateFlags struct {
-	world    string
-	seed     int64
-	suite    string
-	scenario []string
-	labels   []string
-	report   string
-	logFile  string
-	trace    string
-	output   string
+	world       string
+	conformance bool
+	seed        int64
+	suite       string
+	scenario    []string
+	labels      []string
+	report      string
+	logFile     string
+	trace       string
+	output      string
 	// planFile, accept and rehearsals are for rehearsing a saved plan.
 	planFile   string
 	accept     []string
@@ -67,6 +68,7 @@ requires a passing record of the same digest.`,
 	fl.StringVar(&f.logFile, "log", "", "write the worlds' logs (the seed and options first) to this file")
 	fl.StringVar(&f.trace, "trace", "", "write each scenario's world trace (virtual times, one event a line) to this file")
 	fl.StringVarP(&f.output, "output", "o", formatTable, "output format: table or json")
+	fl.BoolVar(&f.conformance, "conformance", false, "run each scenario on the model and on --world, and list where their Certificates, listeners, routes, ACME orders and stops differ; fails on a difference without a known reason")
 	fl.StringVar(&f.planFile, "plan", "", "rehearse this plan file (written by certwave plan --out) instead of scenarios, and record the outcome")
 	fl.StringArrayVar(&f.accept, "accept-finding", nil, "with --plan: ID of a blocker finding to accept, as certwave run will; repeatable")
 	fl.StringVar(&f.rehearsals, "rehearsals-dir", "", "with --plan: folder of the rehearsal records (default: .certwave/rehearsals beside the plan file)")
@@ -107,6 +109,9 @@ func runSimulate(cmd *cobra.Command, f *simulateFlags) error {
 		}
 		defer file.Close()
 		trace = file
+	}
+	if f.conformance {
+		return runConformance(cmd, f, list, log)
 	}
 	stderr := cmd.ErrOrStderr()
 	fmt.Fprintf(stderr, "certwave simulate: world %s, seed %d, %d scenarios\n", f.world, f.seed, len(list))
