@@ -33,10 +33,13 @@ type timedAction struct {
 	a  scenarios.Action
 }
 
-func newActionClock(w World, start time.Time, actions []scenarios.Action) *actionClock {
+// newActionClock returns the world's clock with the scenario's actions
+// due. Action times are plan time; on a world whose plan waits are divided
+// by scale (worldTimeScale), so are they.
+func newActionClock(w World, start time.Time, scale int, actions []scenarios.Action) *actionClock {
 	c := &actionClock{inner: w.Clock(), world: w}
 	for _, a := range actions {
-		c.pending = append(c.pending, timedAction{at: start.Add(a.At.D()), a: a})
+		c.pending = append(c.pending, timedAction{at: start.Add(a.At.D() / time.Duration(max(scale, 1))), a: a})
 	}
 	sort.SliceStable(c.pending, func(i, j int) bool { return c.pending[i].at.Before(c.pending[j].at) })
 	return c

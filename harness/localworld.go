@@ -48,7 +48,6 @@ var localUnsupported = map[string]string{
 		"so renewal cadences of days cannot be compressed",
 	"gateway-data-plane": "no Envoy data plane runs without Docker; probes answer from the modelled data plane",
 	"virtual-months":     "months of virtual time need the model world; real certificates and limits run on the wall clock",
-	"actions":            "scenario actions are timed in virtual time, which the local world does not have",
 	"faults":             "the scenario's faults are not yet passed to the rate-limit front's fault knobs",
 	"lock-out-time": "the front decides each order with Boulder's limiter, " +
 		"which reports when a bucket refills only in its answer to an order",

@@ -219,7 +219,7 @@ func (r *run) openAndDrive(ctx context.Context) error {
 		return fmt.Errorf("opening world %s: %w", r.opts.World, err)
 	}
 	r.closer, _ = w.(io.Closer)
-	r.clock = newActionClock(w, r.start, r.s.Actions)
+	r.clock = newActionClock(w, r.start, r.scale, r.s.Actions)
 	r.world = &clockedWorld{World: w, clock: r.clock}
 
 	if r.before, err = r.objectSet(ctx); err != nil {

@@ -120,13 +120,9 @@ func worldPollInterval(name string) time.Duration {
 }
 
 // implicitNeeds are the capabilities a scenario needs beyond those it
-// lists: its actions, faults and lock-out expectations, and months of
-// virtual time.
+// lists: its faults and lock-out expectations, and months of virtual time.
 func implicitNeeds(s *scenarios.Scenario, end time.Duration) []string {
 	var needs []string
-	if len(s.Actions) > 0 {
-		needs = append(needs, "actions")
-	}
 	if len(s.Faults) > 0 {
 		needs = append(needs, "faults")
 	}
