@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/ed25519"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -107,6 +108,8 @@ func (w *World) syncCertificates() bool {
 		w.recordError("list Certificates", err)
 		return false
 	}
+	// Sort a copy: listShared's array is shared with later calls.
+	list.Items = slices.Clone(list.Items)
 	sortCertificates(list.Items)
 
 	var secrets corev1.SecretList

@@ -106,6 +106,7 @@ func (m *Mirror) load(ctx context.Context) error {
 		}
 		s.objects[gvk] = objs
 		delete(s.keys, gvk)
+		delete(s.shared, gvk)
 		s.count(gvk, "")
 		m.synced[gvk] = versions
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -132,6 +133,8 @@ func (w *World) deleteUnrequiredCertificates(gw *gwapiv1.Gateway) bool {
 		w.recordError("list Certificates", err)
 		return false
 	}
+	// Sort a copy: listShared's array is shared with later calls.
+	list.Items = slices.Clone(list.Items)
 	sortCertificates(list.Items)
 	changed := false
 	for i := range list.Items {

@@ -43,6 +43,9 @@ type objectStore struct {
 	objects map[schema.GroupVersionKind]map[string]client.Object
 	// keys caches the sorted keys of each kind; see sortedKeys.
 	keys map[schema.GroupVersionKind][]string
+	// shared caches, per kind, the Items slice listShared last built,
+	// until the next write of that kind.
+	shared map[schema.GroupVersionKind]reflect.Value
 	// managers caches one field manager per kind.
 	managers map[schema.GroupVersionKind]*managedfields.FieldManager
 }
@@ -71,6 +74,7 @@ func newObjectStore(w *World) *objectStore {
 		mapper:   newRESTMapper(),
 		objects:  map[schema.GroupVersionKind]map[string]client.Object{},
 		keys:     map[schema.GroupVersionKind][]string{},
+		shared:   map[schema.GroupVersionKind]reflect.Value{},
 		managers: map[schema.GroupVersionKind]*managedfields.FieldManager{},
 	}
 }
@@ -192,7 +196,9 @@ func (s *objectStore) List(ctx context.Context, list client.ObjectList, opts ...
 // listShared is List for callers that only read the items. It skips the
 // deep copy: the items share their maps, slices and pointers with the
 // store, so modifying them would corrupt it. Copy an item before changing
-// it.
+// it. Until the next write of the kind, every call returns the same Items
+// array, so a caller must not reorder it either (sorting it by namespace
+// and name, the order it already has, is harmless).
 func (s *objectStore) listShared(list client.ObjectList) error {
 	return s.list(list, false)
 }
@@ -205,6 +211,13 @@ func (s *objectStore) list(list client.ObjectList, deepCopy bool, opts ...client
 	lo := (&client.ListOptions{}).ApplyOptions(opts)
 	if lo.FieldSelector != nil && !lo.FieldSelector.Empty() {
 		return apierrors.NewBadRequest(fmt.Sprintf("field selector %s is not supported by the model world", lo.FieldSelector))
+	}
+
+	cacheable := !deepCopy && lo.Namespace == "" && lo.LabelSelector == nil
+	items := reflect.ValueOf(list).Elem().FieldByName("Items")
+	if cached, ok := s.shared[gvk]; ok && cacheable && items.IsValid() {
+		items.Set(cached)
+		return nil
 	}
 
 	objs := s.objects[gvk]
@@ -231,7 +244,6 @@ func (s *objectStore) list(list client.ObjectList, deepCopy bool, opts ...client
 	}
 	// Fill Items directly: meta.SetList's checks per item were a
 	// noticeable share of the model's reads.
-	items := reflect.ValueOf(list).Elem().FieldByName("Items")
 	if !items.IsValid() || items.Kind() != reflect.Slice {
 		return fmt.Errorf("model: %T has no Items slice", list)
 	}
@@ -244,6 +256,9 @@ func (s *objectStore) list(list client.ObjectList, deepCopy bool, opts ...client
 		slice.Index(i).Set(reflect.ValueOf(o).Elem())
 	}
 	items.Set(slice)
+	if cacheable {
+		s.shared[gvk] = slice
+	}
 	return nil
 }
 

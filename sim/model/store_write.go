@@ -35,6 +35,7 @@ func (s *objectStore) put(gvk schema.GroupVersionKind, obj client.Object, subres
 		delete(s.keys, gvk)
 	}
 	s.objects[gvk][key] = obj
+	delete(s.shared, gvk)
 	s.count(gvk, subresource)
 }
 
@@ -229,6 +230,7 @@ func (s *objectStore) remove(gvk schema.GroupVersionKind, live client.Object) {
 	}
 	delete(s.objects[gvk], storeKey(live.GetNamespace(), live.GetName()))
 	delete(s.keys, gvk)
+	delete(s.shared, gvk)
 	s.count(gvk, "")
 }
 
