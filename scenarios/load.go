@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -68,7 +69,7 @@ func Parse(file string, data []byte) (*Scenario, error) {
 	dec.KnownFields(true)
 	var s Scenario
 	if err := dec.Decode(&s); err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
+		return nil, fmt.Errorf("%s: %s", file, friendlyDecodeError(err))
 	}
 	s.File = file
 	if errs := validate(&s, root.Content[0]); len(errs) > 0 {
@@ -125,4 +126,23 @@ func LoadDir(fsys fs.FS, dir string) ([]*Scenario, error) {
 		return nil, errors.New(strings.Join(errs, "\n"))
 	}
 	return out, nil
+}
+
+// unknownField matches the YAML decoder's message for a field the
+// scenario schema does not have.
+var unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type scenarios\.(\w+)`)
+
+// friendlyDecodeError rewrites the decoder's unknown-field messages as
+// "line N: unknown field F in SECTION", naming the section as the file
+// does rather than by its Go type.
+func friendlyDecodeError(err error) string {
+	msg := strings.TrimSpace(strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n"))
+	return unknownField.ReplaceAllStringFunc(msg, func(m string) string {
+		parts := unknownField.FindStringSubmatch(m)
+		section := parts[3]
+		if section == "Scenario" {
+			return fmt.Sprintf("line %s: unknown field %s at the top level of the scenario; check its spelling against scenarios/schema.go", parts[1], parts[2])
+		}
+		return fmt.Sprintf("line %s: unknown field %s in %s; check its spelling against scenarios/schema.go", parts[1], parts[2], strings.ToLower(section[:1])+section[1:])
+	})
 }

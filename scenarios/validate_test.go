@@ -76,3 +76,16 @@ func TestBuiltinScenariosValid(t *testing.T) {
 		t.Fatal("no built-in scenarios")
 	}
 }
+
+// A misspelled field names the line, the field and the section as the
+// file spells them, not the schema's Go types.
+func TestUnknownFieldNamesSectionAndLine(t *testing.T) {
+	_, err := Parse("typo.yaml", []byte("name: typo\ntopology: {reference: true}\nexpect:\n  minAvailabilty: 0.9\n"))
+	if err == nil {
+		t.Fatal("a misspelled field was accepted")
+	}
+	want := "typo.yaml: line 4: unknown field minAvailabilty in expect"
+	if !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "scenarios.") {
+		t.Errorf("error = %q, want it to start with %q and name no Go type", err, want)
+	}
+}

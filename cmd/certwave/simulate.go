@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -78,6 +79,9 @@ requires a passing record of the same digest.`,
 func runSimulate(cmd *cobra.Command, f *simulateFlags) error {
 	if err := checkFormat(f.output, formatTable, formatJSON); err != nil {
 		return err
+	}
+	if !slices.Contains(harness.WorldNames, f.world) {
+		return fmt.Errorf("invalid --world %q: use one of %s", f.world, strings.Join(harness.WorldNames, ", "))
 	}
 	if f.planFile != "" {
 		if len(f.scenario) > 0 || len(f.labels) > 0 || f.suite != "" {
@@ -154,7 +158,13 @@ func loadScenarios(f *simulateFlags) ([]*scenarios.Scenario, error) {
 	if f.suite == "" {
 		all, err = scenarios.LoadDir(scenarios.Builtin, ".")
 	} else {
+		if info, statErr := os.Stat(f.suite); statErr != nil || !info.IsDir() {
+			return nil, fmt.Errorf("invalid --suite %s: not a folder; pass a folder of scenario files (*.yaml)", f.suite)
+		}
 		all, err = scenarios.LoadDir(os.DirFS(f.suite), ".")
+		if err != nil && strings.HasPrefix(err.Error(), "no scenario files") {
+			err = fmt.Errorf("no scenario files (*.yaml) in %s", f.suite)
+		}
 	}
 	if err != nil {
 		return nil, err
