@@ -12,10 +12,13 @@ export CERTWAVE_FIXTURES
 build:
 	$(GO) build -o $(BIN) ./cmd/certwave
 
-# Unit tests, the fixture tests and the scenario suite on the model world.
+# Unit tests, the fixture tests and the scenario suite on the model world,
+# and the local stack's tests where its components and BIND are installed.
+# cmd/certwave's end-to-end test on the local stack needs more than go
+# test's default timeout of 10 minutes per package.
 test:
 	$(GO) vet ./...
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 30m ./...
 
 # Rehearse every scenario in scenarios/ on the chosen world and print a
 # verdict per scenario plus a Markdown report in reports/.
@@ -64,3 +67,11 @@ components-stack:
 .PHONY: envoygateway-goldens
 envoygateway-goldens:
 	$(GO) run ./hack/envoygateway-goldens
+
+# Run the certwave binary against the local stack with only the RBAC role
+# of deploy/rbac: plan, rehearsal, phases 0 and 1, status, a rollback and a
+# kill test. Needs the components (make components) and BIND
+# (hack/install-bind.sh); takes several minutes.
+.PHONY: e2e-local
+e2e-local:
+	CERTWAVE_LOCAL_REQUIRED=1 $(GO) test -count=1 -timeout 30m -v -run TestLocalStackRun ./cmd/certwave

@@ -26,6 +26,7 @@ type planFlags struct {
 	canarySoak       time.Duration
 	internalBatch    int
 	profile          string
+	acmeIssuer       string
 	duration         time.Duration
 	reserve          int64
 	force            bool
@@ -68,6 +69,7 @@ when issuance is locked out.`,
 	fl.DurationVar(&f.waveSoak, "wave-soak", def.WaveSoak, "soak after each public wave, as a Go duration (12h)")
 	fl.DurationVar(&f.canarySoak, "canary-soak", def.CanarySoak, "soak after the canary, as a Go duration (24h)")
 	fl.IntVar(&f.internalBatch, "internal-batch", def.InternalBatchSize, "internal hosts per batch in phase 1")
+	fl.StringVar(&f.acmeIssuer, "acme-issuer", "", "ClusterIssuer/NAME or Issuer/NAME of the public hosts' ACME certificates (default: the ClusterIssuer whose server is Let's Encrypt's, production before staging)")
 	fl.StringVar(&f.profile, "profile", "", "ACME profile of the issuer: classic, tlsserver or shortlived (default: the issuer's, else classic)")
 	fl.DurationVar(&f.duration, "duration", 0, "cert-manager.io/duration to set on the Gateways, as a Go duration (default: leave it to the issuer)")
 	fl.Int64Var(&f.reserve, "reserve", def.Reserve, "certificates per registered domain held back for retries and the wildcard's renewal")
@@ -90,7 +92,10 @@ func runPlan(cmd *cobra.Command, f *planFlags) error {
 	p, err := plan.New(inv, opts)
 	var breach *plan.BreachError
 	if errors.As(err, &breach) {
-		return withCode(exitFailed, fmt.Errorf("%w; shrink --wave-size, lengthen --wave-soak, or pass --force to see the locked-out plan", err))
+		return withCode(exitFailed, fmt.Errorf("%s. Shrink --wave-size, lengthen --wave-soak, or pass --force to see the locked-out plan", strings.TrimSuffix(err.Error(), ".")))
+	}
+	if err != nil && f.acmeIssuer == "" && strings.Contains(err.Error(), "no Let's Encrypt ClusterIssuer") {
+		return fmt.Errorf("%w (with --acme-issuer ClusterIssuer/NAME)", err)
 	}
 	if err != nil {
 		return err
@@ -149,6 +154,13 @@ func (f *planFlags) options() (plan.Options, error) {
 	}
 	if f.profile != "" {
 		opts.Profile = f.profile
+	}
+	if f.acmeIssuer != "" {
+		kind, name, ok := strings.Cut(f.acmeIssuer, "/")
+		if !ok || name == "" || strings.Contains(name, "/") || (kind != "ClusterIssuer" && kind != "Issuer") {
+			return opts, fmt.Errorf("invalid --acme-issuer %q: want ClusterIssuer/NAME or Issuer/NAME, for example ClusterIssuer/letsencrypt-production", f.acmeIssuer)
+		}
+		opts.ACMEIssuer = f.acmeIssuer
 	}
 	opts.WaveSize = f.waveSize
 	opts.WaveSoak = f.waveSoak

@@ -52,6 +52,7 @@ so the next certwave run does them again.`,
 	fl.StringVar(&f.planFile, "plan", "", "plan file the run executes; required")
 	f.cluster.register(fl, true)
 	f.state.register(fl)
+	f.state.registerLease(fl)
 	fl.IntVar(&f.phase, "phase", -1, "phase to roll back, 0 to 4: the latest phase with done steps; required")
 	fl.BoolVar(&f.apply, "apply", false, "make the changes (default: dry run, which prints them and changes nothing)")
 	fl.StringVarP(&f.output, "output", "o", formatTable, "output format: table or json")
@@ -67,6 +68,9 @@ func runRollback(cmd *cobra.Command, f *rollbackFlags) error {
 	}
 	if f.planFile == "" {
 		return errors.New("missing --plan: pass the plan file the run executes")
+	}
+	if err := f.state.checkLeaseDuration(); err != nil {
+		return err
 	}
 	if f.phase < 0 || f.phase > 4 {
 		return fmt.Errorf("invalid --phase %d: give the phase to roll back, 0 to 4", f.phase)
@@ -99,13 +103,16 @@ func runRollback(cmd *cobra.Command, f *rollbackFlags) error {
 	if err != nil {
 		return err
 	}
-	scaled, err := scalePlan(p, scale)
+	scaled, err := plan.Scale(p, scale)
 	if err != nil {
 		return err
 	}
 
 	if f.apply {
-		lease := &engine.Lease{Client: env.state, Namespace: f.state.namespace, Name: leaseName, Holder: env.holder, Clock: env.clock, Log: log}
+		lease, err := f.state.lease(env, log)
+		if err != nil {
+			return err
+		}
 		if err := lease.Acquire(ctx); err != nil {
 			return err
 		}

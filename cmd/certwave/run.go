@@ -89,6 +89,7 @@ context, rehearsal), 3 when a stop rule stopped it, 1 on other errors.`,
 	fl.StringVar(&f.planFile, "plan", "", "plan file (YAML or JSON) written by certwave plan --out; required")
 	f.cluster.register(fl, true)
 	f.state.register(fl)
+	f.state.registerLease(fl)
 	fl.BoolVar(&f.apply, "apply", false, "make the changes (default: dry run, which prints them and changes nothing)")
 	fl.BoolVar(&f.withoutRehearsal, "without-rehearsal", false, "with --apply: act without a passing rehearsal of this plan")
 	fl.StringVar(&f.rehearsals, "rehearsals-dir", "", "folder of the rehearsal records (default: .certwave/rehearsals beside the plan file)")
@@ -113,6 +114,9 @@ func runRun(cmd *cobra.Command, f *runFlags) error {
 	}
 	if f.pollInterval <= 0 {
 		return fmt.Errorf("invalid --poll-interval %s: want a positive Go duration such as 10s", f.pollInterval)
+	}
+	if err := f.state.checkLeaseDuration(); err != nil {
+		return err
 	}
 	if f.until != "" && f.nextWave {
 		return errors.New("--until and --next-wave both say where to stop: give one of them")
@@ -157,7 +161,7 @@ func runRun(cmd *cobra.Command, f *runFlags) error {
 		return err
 	}
 
-	scaled, err := scalePlan(p, f.timeScale)
+	scaled, err := plan.Scale(p, f.timeScale)
 	if err != nil {
 		return err
 	}
@@ -181,7 +185,10 @@ func runRun(cmd *cobra.Command, f *runFlags) error {
 	fmt.Fprintf(stderr, "progress: %s and %s\n", cm.Object(), file)
 
 	if f.apply {
-		lease := &engine.Lease{Client: env.state, Namespace: f.state.namespace, Name: leaseName, Holder: env.holder, Clock: env.clock, Log: log}
+		lease, err := f.state.lease(env, log)
+		if err != nil {
+			return err
+		}
 		if err := lease.Acquire(ctx); err != nil {
 			return err
 		}

@@ -224,7 +224,7 @@ func TestScalePlanDividesWaits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scaled, err := scalePlan(p, 10)
+	scaled, err := plan.Scale(p, 10)
 	if err != nil {
 		t.Fatal(err)
 	}

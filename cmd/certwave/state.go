@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
@@ -33,15 +35,46 @@ const (
 	testStackNamespace = "kube-system"
 )
 
-// stateFlags are the places a run keeps its progress.
+// minLeaseDuration keeps Lease renewals, sent every third of the
+// duration, at least a second apart.
+const minLeaseDuration = 3 * time.Second
+
+// stateFlags are the places a run keeps its progress, and the duration of
+// the Lease that keeps a second run out.
 type stateFlags struct {
-	namespace string
-	file      string
+	namespace     string
+	file          string
+	leaseDuration time.Duration
 }
 
 func (f *stateFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.namespace, "state-namespace", defaultStateNamespace, "namespace of the progress ConfigMap and the run Lease; it must exist")
 	fl.StringVar(&f.file, "state-file", "", "local copy of the progress, a JSON file (default: .certwave/runs/<context>-<digest>.json beside the plan file)")
+}
+
+// registerLease adds --lease-duration, for the commands that take the
+// Lease.
+func (f *stateFlags) registerLease(fl *pflag.FlagSet) {
+	fl.DurationVar(&f.leaseDuration, "lease-duration", engine.DefaultLeaseDuration, "how long the run Lease stays held after its last renewal, in whole seconds as a Go duration; a killed run keeps the next run out this long")
+}
+
+// lease returns the run Lease in the state namespace, held by env's
+// holder.
+func (f *stateFlags) lease(env *runEnv, log *slog.Logger) (*engine.Lease, error) {
+	if err := f.checkLeaseDuration(); err != nil {
+		return nil, err
+	}
+	return &engine.Lease{
+		Client: env.state, Namespace: f.namespace, Name: leaseName, Holder: env.holder,
+		Duration: f.leaseDuration, Clock: env.clock, Log: log,
+	}, nil
+}
+
+func (f *stateFlags) checkLeaseDuration() error {
+	if f.leaseDuration < minLeaseDuration || f.leaseDuration%time.Second != 0 {
+		return fmt.Errorf("invalid --lease-duration %s: want whole seconds, at least %s", f.leaseDuration, minLeaseDuration)
+	}
+	return nil
 }
 
 // configMapName is the progress ConfigMap of a plan: one per plan digest.
@@ -69,7 +102,9 @@ func (f *stateFlags) stateFile(planFile, contextName, digest string) string {
 }
 
 // stores returns the progress store of a run: the ConfigMap, mirrored to
-// the local file.
+// the local file. The progress records the digest of the plan file, as the
+// ConfigMap's annotation and the rehearsal record do, also when the engine
+// runs a copy scaled by timeScale.
 func (f *stateFlags) stores(env *runEnv, planFile string, p *plan.Plan, timeScale int) (*engine.MirroredStore, *engine.ConfigMapStore, string, error) {
 	digest := p.Digest()
 	cm := &engine.ConfigMapStore{
@@ -85,7 +120,43 @@ func (f *stateFlags) stores(env *runEnv, planFile string, p *plan.Plan, timeScal
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, nil, "", fmt.Errorf("invalid --state-file %s: %w", path, err)
 	}
-	return &engine.MirroredStore{Primary: cm, Copy: &engine.FileStore{Path: path}}, cm, path, nil
+	var primary, mirror engine.Store = cm, &engine.FileStore{Path: path}
+	if timeScale != 1 {
+		scaled, err := plan.Scale(p, timeScale)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		primary = scaledDigestStore{Store: primary, planDigest: digest, scaledDigest: scaled.Digest()}
+		mirror = scaledDigestStore{Store: mirror, planDigest: digest, scaledDigest: scaled.Digest()}
+	}
+	return &engine.MirroredStore{Primary: primary, Copy: mirror}, cm, path, nil
+}
+
+// scaledDigestStore saves progress under the digest of the plan file,
+// while the engine, which runs a copy of the plan with its waits divided
+// by --time-scale, checks progress against the digest of that copy.
+// Progress saved with the copy's digest, as earlier versions did, loads
+// too.
+type scaledDigestStore struct {
+	engine.Store
+	planDigest, scaledDigest string
+}
+
+func (s scaledDigestStore) Load(ctx context.Context) (*engine.Progress, error) {
+	p, err := s.Store.Load(ctx)
+	if p != nil && p.PlanDigest == s.planDigest {
+		p.PlanDigest = s.scaledDigest
+	}
+	return p, err
+}
+
+func (s scaledDigestStore) Save(ctx context.Context, p *engine.Progress) error {
+	if p.PlanDigest == s.scaledDigest {
+		saved := *p
+		saved.PlanDigest = s.planDigest
+		p = &saved
+	}
+	return s.Store.Save(ctx, p)
 }
 
 // interruptibleStore saves progress even after the run's context was

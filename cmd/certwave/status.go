@@ -125,7 +125,7 @@ func runStatus(cmd *cobra.Command, f *statusFlags) error {
 	if err != nil {
 		return err
 	}
-	scaled, err := scalePlan(p, scale)
+	scaled, err := plan.Scale(p, scale)
 	if err != nil {
 		return err
 	}
@@ -142,6 +142,16 @@ func runStatus(cmd *cobra.Command, f *statusFlags) error {
 		return fmt.Errorf("list Certificates: %w", err)
 	}
 	report.Pending, report.Failing = certificateProblems(certs.Items)
+	// -o json prints empty lists as [], not null.
+	if report.Budget == nil {
+		report.Budget = []bucket{}
+	}
+	if report.Pending == nil {
+		report.Pending = []string{}
+	}
+	if report.Failing == nil {
+		report.Failing = []string{}
+	}
 
 	if f.output == formatJSON {
 		return writeStructured(cmd.OutOrStdout(), formatJSON, report)
