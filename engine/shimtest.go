@@ -121,9 +121,8 @@ func (e *Engine) annotatedAt(st *runState, step *plan.Step) time.Time {
 // isRecent reports whether an event time is at or after since; an event
 // without any time counts as recent.
 func isRecent(t, since time.Time) bool {
-	// The API server keeps an Event's timestamps to the second, so an
-	// event recorded in the same second as since, after it, reads as
-	// earlier; the local stack's real cert-manager showed it.
+	// The API server keeps an Event's timestamps to the second. An event
+	// recorded later within since's second therefore reads as earlier.
 	return t.IsZero() || !t.Before(since.Truncate(time.Second))
 }
 

@@ -13,7 +13,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -50,7 +49,7 @@ var localUnsupported = map[string]string{
 	"virtual-months":     "months of virtual time need the model world; real certificates and limits run on the wall clock",
 	"faults":             "the scenario's faults are not yet passed to the rate-limit front's fault knobs",
 	"lock-out-time": "the front decides each order with Boulder's limiter, " +
-		"which reports when a bucket refills only in its answer to an order",
+		"which reports a bucket's refill time only in an order's decision",
 }
 
 // LocalWorld is the local stack of real components as a harness world:
@@ -83,6 +82,10 @@ var _ World = (*LocalWorld)(nil)
 // Ready. It stops everything it started when it fails. The scenario gives
 // the world options (profile, gateway-shim, Envoy Gateway version); Close
 // stops the world.
+//
+// NOTE: it creates no cert-manager Deployment, so a plan made with
+// certwave plan --kubeconfig against this world reads the gateway-shim as
+// off.
 func OpenLocal(ctx context.Context, inv *topology.Inventory, s *scenarios.Scenario, start time.Time, log io.Writer) (w *LocalWorld, err error) {
 	logger := slog.New(slog.NewTextHandler(orDiscard(log), nil))
 	zones := registeredDomains(inv)
@@ -227,9 +230,8 @@ func (w *LocalWorld) ACMEOrders() int {
 
 func (w *LocalWorld) Availability() map[string]float64 { return w.mirror.Availability() }
 
-// LockedOutUntil is not known in the local world: the front decides each
-// order with Boulder's limiter, which reports when a bucket refills only in
-// its answer to an order.
+// LockedOutUntil returns zero: the front decides each order with Boulder's
+// limiter, which reports a bucket's refill time only in an order's decision.
 func (w *LocalWorld) LockedOutUntil(string) time.Time { return time.Time{} }
 
 // Trace merges the mirror's trace with the front's ledger.
@@ -347,7 +349,7 @@ func copyInventory(ctx context.Context, from, to client.Client) error {
 		if err := from.List(ctx, list); err != nil {
 			return err
 		}
-		items, err := objectsOf(list)
+		items, err := model.ListObjects(list)
 		if err != nil {
 			return err
 		}
@@ -367,23 +369,6 @@ func copyInventory(ctx context.Context, from, to client.Client) error {
 		}
 	}
 	return nil
-}
-
-// objectsOf returns the items of a typed list.
-func objectsOf(list client.ObjectList) ([]client.Object, error) {
-	items, err := meta.ExtractList(list)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]client.Object, 0, len(items))
-	for _, it := range items {
-		o, ok := it.(client.Object)
-		if !ok {
-			return nil, fmt.Errorf("local world: %T is not an object", it)
-		}
-		out = append(out, o)
-	}
-	return out, nil
 }
 
 // clearStatus zeroes the Status field of a typed object, if it has one.

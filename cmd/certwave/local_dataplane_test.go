@@ -21,7 +21,7 @@ import (
 //   - the SNI picks the Gateway of the HTTPRoute with that hostname and, on
 //     that Gateway, the HTTPS listener with the most specific matching
 //     hostname, whose first certificateRef is the certificate served;
-//   - GET / answers 200 when an HTTPRoute for the Host header is attached
+//   - GET / returns 200 when an HTTPRoute for the Host header is attached
 //     to that listener (sectionName unset or equal to its name) and 404
 //     otherwise, as listener isolation does.
 //

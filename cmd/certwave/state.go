@@ -203,6 +203,3 @@ func checkTestStack(ctx context.Context, c client.Client, contextName string, sc
 	return fmt.Errorf("invalid --time-scale %d: the cluster of context %s is not marked as a test stack (label %s=true on Namespace %s), and scaled time would cut the plan's soaks short on a real cluster; leave --time-scale out",
 		scale, contextName, testStackLabel, testStackNamespace)
 }
-
-// scalePlan divides the plan's waits by scale; see plan.Scale.
-func scalePlan(p *plan.Plan, scale int) (*plan.Plan, error) { return plan.Scale(p, scale) }

@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -23,8 +24,8 @@ import (
 // GatewayClasses, Gateways, HTTPRoutes and Secrets of that server into a
 // model world and lets the two controllers settle there. It then writes
 // back what they changed: Gateway and HTTPRoute status, as Envoy Gateway
-// would, and reflector's mirror Secrets. Between Syncs, its prober answers
-// from the modelled data plane, as the model world's does.
+// would, and reflector's mirror Secrets. Between Syncs, its prober reports
+// what the modelled data plane serves, as the model world's prober does.
 type Mirror struct {
 	w *World
 	c client.Client
@@ -94,7 +95,7 @@ func (m *Mirror) load(ctx context.Context) error {
 			return fmt.Errorf("mirror: listing %s: %w", gvk.Kind, err)
 		}
 		objs, versions := map[string]client.Object{}, map[string]string{}
-		items, err := listItems(list)
+		items, err := ListObjects(list)
 		if err != nil {
 			return err
 		}
@@ -189,32 +190,19 @@ func (m *Mirror) Availability() map[string]float64 { return m.w.Availability() }
 // status changes, reflector's writes, errors.
 func (m *Mirror) Trace() []TraceEvent { return m.w.Trace() }
 
-// listItems returns the items of a typed list as objects.
-func listItems(list client.ObjectList) ([]client.Object, error) {
-	var out []client.Object
-	switch l := list.(type) {
-	case *corev1.NamespaceList:
-		for i := range l.Items {
-			out = append(out, &l.Items[i])
+// ListObjects returns the items of a typed list as objects.
+func ListObjects(list client.ObjectList) ([]client.Object, error) {
+	items, err := meta.ExtractList(list)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]client.Object, 0, len(items))
+	for _, it := range items {
+		o, ok := it.(client.Object)
+		if !ok {
+			return nil, fmt.Errorf("mirror: %T in %T is not an object", it, list)
 		}
-	case *corev1.SecretList:
-		for i := range l.Items {
-			out = append(out, &l.Items[i])
-		}
-	case *gwapiv1.GatewayClassList:
-		for i := range l.Items {
-			out = append(out, &l.Items[i])
-		}
-	case *gwapiv1.GatewayList:
-		for i := range l.Items {
-			out = append(out, &l.Items[i])
-		}
-	case *gwapiv1.HTTPRouteList:
-		for i := range l.Items {
-			out = append(out, &l.Items[i])
-		}
-	default:
-		return nil, fmt.Errorf("mirror: unexpected list %T", list)
+		out = append(out, o)
 	}
 	return out, nil
 }

@@ -29,7 +29,7 @@ func serverFromWorld(t *testing.T, w *World) client.Client {
 		if err := w.api.List(context.Background(), list); err != nil {
 			t.Fatal(err)
 		}
-		items, err := listItems(list)
+		items, err := ListObjects(list)
 		if err != nil {
 			t.Fatal(err)
 		}

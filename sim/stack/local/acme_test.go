@@ -25,7 +25,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	gwapi "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/certwave/certwave/sim/acme"
 	"github.com/certwave/certwave/sim/dns"
@@ -195,26 +194,7 @@ func TestStackIssuesACMECertificatesOverDNS01(t *testing.T) {
 			IssuerRef:  cmmeta.IssuerReference{Kind: cmapi.ClusterIssuerKind, Name: servers.IssuerName},
 		},
 	}
-	gateway := &gwapi.Gateway{
-		ObjectMeta: metav1.ObjectMeta{
-			Namespace:   "default",
-			Name:        "public",
-			Annotations: map[string]string{"cert-manager.io/cluster-issuer": servers.IssuerName},
-		},
-		Spec: gwapi.GatewaySpec{
-			GatewayClassName: "certwave",
-			Listeners: []gwapi.Listener{{
-				Name:     "https-web",
-				Hostname: new(gwapi.Hostname("web.example.com")),
-				Port:     443,
-				Protocol: gwapi.HTTPSProtocolType,
-				TLS: &gwapi.ListenerTLSConfig{
-					Mode:            new(gwapi.TLSModeTerminate),
-					CertificateRefs: []gwapi.SecretObjectReference{{Name: "web-tls"}},
-				},
-			}},
-		},
-	}
+	gateway := annotatedGateway(servers.IssuerName, "https-web", "web.example.com", "web-tls")
 	start := time.Now()
 	mustCreate(ctx, t, c, certificate)
 	mustCreate(ctx, t, c, gateway)

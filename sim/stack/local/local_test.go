@@ -116,26 +116,7 @@ func TestStackIssuesSelfSignedCertificate(t *testing.T) {
 
 	// The gateway-shim creates one Certificate per listener Secret, named
 	// after the Secret.
-	gateway := &gwapi.Gateway{
-		ObjectMeta: metav1.ObjectMeta{
-			Namespace:   "default",
-			Name:        "public",
-			Annotations: map[string]string{"cert-manager.io/cluster-issuer": issuer.Name},
-		},
-		Spec: gwapi.GatewaySpec{
-			GatewayClassName: "certwave",
-			Listeners: []gwapi.Listener{{
-				Name:     "https-app",
-				Hostname: new(gwapi.Hostname("app.example.com")),
-				Port:     443,
-				Protocol: gwapi.HTTPSProtocolType,
-				TLS: &gwapi.ListenerTLSConfig{
-					Mode:            new(gwapi.TLSModeTerminate),
-					CertificateRefs: []gwapi.SecretObjectReference{{Name: "app-tls"}},
-				},
-			}},
-		},
-	}
+	gateway := annotatedGateway(issuer.Name, "https-app", "app.example.com", "app-tls")
 	mustCreate(ctx, t, c, gateway)
 
 	var shimCertificate cmapi.Certificate
@@ -203,4 +184,30 @@ type testLogWriter struct{ t *testing.T }
 func (w testLogWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// annotatedGateway returns Gateway default/public of class certwave with
+// the cluster-issuer annotation and one HTTPS listener terminating TLS
+// for host with the certificate in Secret secret.
+func annotatedGateway(issuer, listener, host, secret string) *gwapi.Gateway {
+	return &gwapi.Gateway{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace:   "default",
+			Name:        "public",
+			Annotations: map[string]string{"cert-manager.io/cluster-issuer": issuer},
+		},
+		Spec: gwapi.GatewaySpec{
+			GatewayClassName: "certwave",
+			Listeners: []gwapi.Listener{{
+				Name:     gwapi.SectionName(listener),
+				Hostname: new(gwapi.Hostname(host)),
+				Port:     443,
+				Protocol: gwapi.HTTPSProtocolType,
+				TLS: &gwapi.ListenerTLSConfig{
+					Mode:            new(gwapi.TLSModeTerminate),
+					CertificateRefs: []gwapi.SecretObjectReference{{Name: gwapi.ObjectName(secret)}},
+				},
+			}},
+		},
+	}
 }
