@@ -55,7 +55,7 @@ func certificateState(c *cmv1.Certificate, now time.Time) certState {
 			if cond.LastTransitionTime != nil {
 				s.pendingSince = cond.LastTransitionTime.Time
 			}
-			s.detail = fmt.Sprintf("Ready=%s %s: %s", cond.Status, cond.Reason, cond.Message)
+			s.detail = "Ready=" + string(cond.Status) + " " + cond.Reason + ": " + cond.Message
 		case cmv1.CertificateConditionIssuing:
 			s.issuing = cond.Status == cmmeta.ConditionTrue
 			if cond.Status == cmmeta.ConditionFalse && cond.Reason == "Failed" {

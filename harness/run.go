@@ -41,6 +41,9 @@ type Options struct {
 	// Fixtures is the folder $CERTWAVE_FIXTURES stands for in scenario
 	// paths.
 	Fixtures string
+	// Parallel is how many scenarios RunSuite runs at once on the model
+	// world; 0 means one per CPU. Other worlds run one at a time.
+	Parallel int
 	// outcome, when set, receives what the run left behind (Conform).
 	outcome *Outcome
 }

@@ -1,22 +1,101 @@
 package harness
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"runtime"
+	"sync"
 
 	"github.com/certwave/certwave/scenarios"
 )
 
-// RunSuite runs the scenarios one after another on one world and returns
-// their results in order. progress, when set, receives one line per
-// scenario as it finishes.
+// RunSuite runs the scenarios and returns their results in order.
+// progress, when set, receives one result per scenario, in the order of
+// list, as soon as that scenario and every one before it finished.
+//
+// Scenarios on the model world run side by side, opts.Parallel at a time
+// (default: one per CPU): each has its own world, seed and clock, so the
+// results and traces are the same as one after another. Their logs and
+// traces are buffered and written in the order of list. Other worlds run
+// one scenario at a time, because each opens its own stack of processes.
 func RunSuite(ctx context.Context, list []*scenarios.Scenario, opts Options, progress func(Result)) []Result {
-	results := make([]Result, 0, len(list))
-	for _, s := range list {
-		r := Run(ctx, s, opts)
-		if progress != nil {
-			progress(r)
+	workers := suiteWorkers(opts)
+	if workers == 1 {
+		results := make([]Result, 0, len(list))
+		for _, s := range list {
+			r := Run(ctx, s, opts)
+			if progress != nil {
+				progress(r)
+			}
+			results = append(results, r)
 		}
-		results = append(results, r)
+		return results
 	}
+
+	type slot struct {
+		result     Result
+		log, trace bytes.Buffer
+		done       chan struct{}
+	}
+	slots := make([]*slot, len(list))
+	for i := range slots {
+		slots[i] = &slot{done: make(chan struct{})}
+	}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := range next {
+				sl := slots[i]
+				own := opts
+				if opts.Log != nil {
+					own.Log = &sl.log
+				}
+				if opts.Trace != nil {
+					own.Trace = &sl.trace
+				}
+				sl.result = Run(ctx, list[i], own)
+				close(sl.done)
+			}
+		})
+	}
+	go func() {
+		for i := range list {
+			next <- i
+		}
+		close(next)
+	}()
+
+	results := make([]Result, 0, len(list))
+	for _, sl := range slots {
+		<-sl.done
+		flushBuffered(opts.Log, &sl.log)
+		flushBuffered(opts.Trace, &sl.trace)
+		if progress != nil {
+			progress(sl.result)
+		}
+		results = append(results, sl.result)
+	}
+	wg.Wait()
 	return results
+}
+
+// suiteWorkers returns how many scenarios RunSuite runs at once.
+func suiteWorkers(opts Options) int {
+	if opts.World != "model" || opts.outcome != nil {
+		return 1
+	}
+	if opts.Parallel > 0 {
+		return opts.Parallel
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+// flushBuffered writes a scenario's buffered log or trace to the suite's
+// writer. A failed write loses only that output, so the results stay valid.
+func flushBuffered(dst io.Writer, buffered *bytes.Buffer) {
+	if dst != nil {
+		_, _ = buffered.WriteTo(dst)
+	}
 }

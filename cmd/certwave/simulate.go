@@ -25,6 +25,7 @@ type simulateFlags struct {
 	logFile     string
 	trace       string
 	output      string
+	parallel    int
 	// planFile, accept and rehearsals are for rehearsing a saved plan.
 	planFile   string
 	accept     []string
@@ -69,6 +70,7 @@ requires a passing record of the same digest.`,
 	fl.StringVar(&f.logFile, "log", "", "write the worlds' logs (the seed and options first) to this file")
 	fl.StringVar(&f.trace, "trace", "", "write each scenario's world trace (virtual times, one event a line) to this file")
 	fl.StringVarP(&f.output, "output", "o", formatTable, "output format: table or json")
+	fl.IntVar(&f.parallel, "parallel", 0, "scenarios run at once on the model world (default 0: one per CPU); results, logs and traces keep the suite's order")
 	fl.BoolVar(&f.conformance, "conformance", false, "run each scenario on the model and on --world, and list where their Certificates, listeners, routes, ACME orders and stops differ; fails on a difference without a known reason")
 	fl.StringVar(&f.planFile, "plan", "", "rehearse this plan file (written by certwave plan --out) instead of scenarios, and record the outcome")
 	fl.StringArrayVar(&f.accept, "accept-finding", nil, "with --plan: ID of a blocker finding to accept, as certwave run will; repeatable")
@@ -88,6 +90,9 @@ func runSimulate(cmd *cobra.Command, f *simulateFlags) error {
 			return fmt.Errorf("--plan rehearses one plan: leave out --scenario, --label and --suite")
 		}
 		return runSimulatePlan(cmd, f)
+	}
+	if f.parallel < 0 {
+		return fmt.Errorf("invalid --parallel %d: give 1 or more scenarios at once, or 0 for one per CPU", f.parallel)
 	}
 	if len(f.accept) > 0 || f.rehearsals != "" {
 		return fmt.Errorf("--accept-finding and --rehearsals-dir apply only with --plan")
@@ -119,7 +124,7 @@ func runSimulate(cmd *cobra.Command, f *simulateFlags) error {
 	}
 	stderr := cmd.ErrOrStderr()
 	fmt.Fprintf(stderr, "certwave simulate: world %s, seed %d, %d scenarios\n", f.world, f.seed, len(list))
-	results := harness.RunSuite(cmd.Context(), list, harness.Options{World: f.world, Seed: f.seed, Log: log, Trace: trace, Suite: f.suite},
+	results := harness.RunSuite(cmd.Context(), list, harness.Options{World: f.world, Seed: f.seed, Log: log, Trace: trace, Suite: f.suite, Parallel: f.parallel},
 		func(r harness.Result) {
 			fmt.Fprintf(stderr, "  %-28s %s (%s)\n", r.Scenario, r.Verdict, r.Wall.Round(1e6))
 		})

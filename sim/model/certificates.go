@@ -1,6 +1,7 @@
 package model
 
 import (
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/ed25519"
@@ -108,9 +109,13 @@ func (w *World) syncCertificates() bool {
 		w.recordError("list Certificates", err)
 		return false
 	}
-	// Sort a copy: listShared's array is shared with later calls.
-	list.Items = slices.Clone(list.Items)
-	sortCertificates(list.Items)
+	// The store lists by "namespace/name", which differs from namespace,
+	// then name, when one namespace's name is a prefix of another's. Sort
+	// a copy then: listShared's array is shared with later calls.
+	if !certificatesSorted(list.Items) {
+		list.Items = slices.Clone(list.Items)
+		sortCertificates(list.Items)
+	}
 
 	var secrets corev1.SecretList
 	if err := w.listShared(ctx, &secrets); err != nil {
@@ -381,6 +386,17 @@ func secretVersion(s *corev1.Secret) string {
 		return "-"
 	}
 	return s.ResourceVersion
+}
+
+// certificatesSorted reports whether items are in sortCertificates' order.
+func certificatesSorted(items []cmapi.Certificate) bool {
+	for i := 1; i < len(items); i++ {
+		a, b := &items[i-1], &items[i]
+		if cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name)) > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func sortCertificates(items []cmapi.Certificate) {

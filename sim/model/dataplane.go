@@ -21,6 +21,35 @@ type dataplane struct {
 	// hostGateways are, per exact route hostname, the Gateways (namespace/
 	// name, sorted) with a route for it: where DNS points.
 	hostGateways map[string][]string
+	// tls caches, per Gateway, its terminating listeners on httpsPort
+	// and the programmed ones among them. serve fills it.
+	tls map[string]*servingListeners
+}
+
+// servingListeners are a Gateway's terminating listeners on httpsPort.
+type servingListeners struct {
+	onPort, programmed []*listenerState
+}
+
+// listenersOf returns gs's terminating listeners on httpsPort.
+func (p *dataplane) listenersOf(gs *gatewayState) *servingListeners {
+	if sl, ok := p.tls[gs.key]; ok {
+		return sl
+	}
+	sl := &servingListeners{}
+	for _, ls := range gs.listeners {
+		if ls.port == httpsPort && ls.terminates {
+			sl.onPort = append(sl.onPort, ls)
+			if ls.programmed {
+				sl.programmed = append(sl.programmed, ls)
+			}
+		}
+	}
+	if p.tls == nil {
+		p.tls = map[string]*servingListeners{}
+	}
+	p.tls[gs.key] = sl
+	return sl
 }
 
 // rebuildDataplane recomputes the served configuration and remembers where
@@ -79,18 +108,8 @@ func (p *dataplane) serve(gateway, sni, host string, now time.Time, isolation bo
 		return res
 	}
 
-	var onPort []*listenerState
-	for _, ls := range gs.listeners {
-		if ls.port == httpsPort && ls.terminates {
-			onPort = append(onPort, ls)
-		}
-	}
-	var programmed []*listenerState
-	for _, ls := range onPort {
-		if ls.programmed {
-			programmed = append(programmed, ls)
-		}
-	}
+	sl := p.listenersOf(gs)
+	onPort, programmed := sl.onPort, sl.programmed
 	if len(programmed) == 0 {
 		res.Outcome, res.Detail = engine.OutcomeRefused, fmt.Sprintf("Gateway %s has no programmed TLS listener on port %d", gateway, httpsPort)
 		return res

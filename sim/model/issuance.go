@@ -82,30 +82,31 @@ func requestName(certificate string, revision int) string {
 	return fmt.Sprintf("%s-%d", certificate, revision)
 }
 
-// deleteRequestsOfRevision deletes the Certificate's earlier requests for
+// deleteRequestsOfRevision deletes the Certificate's earlier request for
 // the revision about to be requested: the request manager removes a
 // failed request before it retries (deleteCurrentFailedRequests in
-// cert-manager v1.21.2). The new request has the same name, and so would
-// its Order: cert-manager's ACME issuer retries until Kubernetes' garbage
-// collector has removed the old Order, which takes about a second. The
-// model runs the collector at once instead.
+// cert-manager v1.21.2). Requests are named after their revision (see
+// requestName), so there is at most one. The new request has the same
+// name, and so would its Order: cert-manager's ACME issuer retries until
+// Kubernetes' garbage collector has removed the old Order, which takes
+// about a second. The model runs the collector at once instead.
 func (w *World) deleteRequestsOfRevision(c *cmapi.Certificate, revision int) {
-	var list cmapi.CertificateRequestList
-	if err := w.listShared(context.Background(), &list); err != nil {
-		w.recordError("list CertificateRequests", err)
+	ctx := context.Background()
+	var cr cmapi.CertificateRequest
+	key := client.ObjectKey{Namespace: c.Namespace, Name: requestName(c.Name, revision)}
+	if err := w.api.Get(ctx, key, &cr); err != nil {
+		if !apierrors.IsNotFound(err) {
+			w.recordError("get CertificateRequest/"+key.String(), err)
+		}
+		w.collectGarbage()
 		return
 	}
-	for i := range list.Items {
-		cr := &list.Items[i]
-		if cr.Namespace != c.Namespace || !metav1.IsControlledBy(cr, c) ||
-			cr.Annotations[cmapi.CertificateRequestRevisionAnnotationKey] != fmt.Sprint(revision) {
-			continue
+	if metav1.IsControlledBy(&cr, c) && cr.Annotations[cmapi.CertificateRequestRevisionAnnotationKey] == fmt.Sprint(revision) {
+		if err := w.api.Delete(ctx, &cr); err != nil && !apierrors.IsNotFound(err) {
+			w.recordError("delete CertificateRequest/"+key.String(), err)
+		} else {
+			w.gcPending = true
 		}
-		if err := w.api.Delete(context.Background(), cr); err != nil && !apierrors.IsNotFound(err) {
-			w.recordError("delete CertificateRequest/"+cr.Namespace+"/"+cr.Name, err)
-			continue
-		}
-		w.gcPending = true
 	}
 	w.collectGarbage()
 }

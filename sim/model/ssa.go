@@ -114,6 +114,9 @@ func (w *World) serverSideApply(ctx context.Context, u *unstructured.Unstructure
 	if manager == "" {
 		return apierrors.NewBadRequest("PATCH with apply requires a fieldManager: set client.FieldOwner")
 	}
+	if untrackedKinds[gvk.Kind] {
+		return apierrors.NewBadRequest(fmt.Sprintf("server-side apply of a %s is not supported by the model world, because it does not record who owns that kind's fields: write it with create or update", gvk.Kind))
+	}
 	unstructured.RemoveNestedField(u.Object, "status")
 	s := w.api
 	live := s.stored(gvk, u.GetNamespace(), u.GetName())

@@ -61,11 +61,15 @@ var statusKinds = map[string]bool{
 }
 
 // untrackedKinds are the kinds whose field ownership the store does not
-// record: only cert-manager and the API server write them, by create and
-// update, and nothing applies them, so no apply ever reads their
-// ownership. They are also most of a long run's writes.
+// record: only cert-manager, reflector and the API server write them, by
+// create and update, and nothing applies them, so no apply ever reads
+// their ownership. cert-manager v1.21.2 applies Secrets only with its
+// ServerSideApply feature gate, off by default, and reflector updates
+// them. They are also most of a long run's writes. serverSideApply
+// rejects these kinds rather than merge without the owners.
 var untrackedKinds = map[string]bool{
 	"Event": true, "CertificateRequest": true, "Order": true, "Challenge": true,
+	"Secret": true,
 }
 
 func newObjectStore(w *World) *objectStore {

@@ -129,3 +129,23 @@ func TestStoreListSortsAndSelects(t *testing.T) {
 		t.Fatalf("label selector picked %d routes, want only %s", len(picked.Items), route.Name)
 	}
 }
+
+// The store does not record who owns a Secret's fields (untrackedKinds),
+// so a server-side apply of one, which would need those owners to find
+// conflicts, is rejected by name instead of merged without them.
+func TestStoreRejectsApplyOfSecret(t *testing.T) {
+	w := newReferenceWorld(t, Options{})
+	secret := &corev1.Secret{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: "network", Name: "example-com-tls", Labels: map[string]string{"team": "platform"}},
+	}
+	err := w.Client().Patch(context.Background(), secret, client.Apply, client.FieldOwner("test"))
+	if !apierrors.IsBadRequest(err) {
+		t.Fatalf("apply of a Secret: got %v, want a BadRequest naming the kind", err)
+	}
+	var live corev1.Secret
+	getObject(t, w, "network", "example-com-tls", &live)
+	if live.Labels["team"] != "" {
+		t.Errorf("rejected apply still changed the Secret: labels %v", live.Labels)
+	}
+}

@@ -118,10 +118,11 @@ func newWorld(inv *topology.Inventory, opts Options) (*World, error) {
 	if err != nil {
 		return nil, err
 	}
-	scheme, err := newScheme()
+	shared, err := sharedSchemes()
 	if err != nil {
 		return nil, err
 	}
+	scheme := shared.scheme
 	w := &World{
 		opts:    opts,
 		rules:   r,
@@ -139,7 +140,7 @@ func newWorld(inv *topology.Inventory, opts Options) (*World, error) {
 	w.log = newLogger(w, opts.Log)
 	w.log.Info("model world", "seed", opts.Seed, "options", opts.String(), "inventory", inv.Source)
 
-	w.typeConverter = newTypeConverter(scheme)
+	w.typeConverter = shared.typeConverter
 	w.api = newObjectStore(w)
 	w.client = &apiClient{Client: w.api, w: w}
 	w.shimEnabled = inv.CertManager.GatewayAPIEnabled
