@@ -228,6 +228,11 @@ func (e *Engine) runStep(ctx context.Context, st *runState, step *plan.Step) (*S
 	}
 	now := e.clock.Now()
 	if st.prog.InFlight == nil || st.prog.InFlight.Step != step.ID {
+		// A step in flight may have placed its orders already, so only a
+		// step about to start checks the budget.
+		if stop, err := e.checkWaveBudget(ctx, st, step); stop != nil || err != nil {
+			return stop, err
+		}
 		st.prog.InFlight = &InFlight{Step: step.ID, StartedAt: now}
 		if err := e.save(ctx, st); err != nil {
 			return nil, err

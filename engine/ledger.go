@@ -83,6 +83,15 @@ func (l *Ledger) find(key string) *WaveLedger {
 	return nil
 }
 
+// events returns every ACME event of the ledger: the waves' and Other.
+func (l *Ledger) events() []ACMEEvent {
+	var out []ACMEEvent
+	for _, w := range l.Waves {
+		out = append(out, w.Events...)
+	}
+	return append(out, l.Other...)
+}
+
 func (w *WaveLedger) markRetried(reason string) {
 	w.Retried = true
 	if !slices.Contains(w.RetryReasons, reason) {

@@ -9,7 +9,8 @@ import (
 
 // Stop rule IDs. The first five are the runbook's "stop and ask" rules;
 // gate-failed covers a gate (listener, route, TLS probe, renewal) that did
-// not pass in its time.
+// not pass in its time. RuleBudgetReserve (budget.go) stops before a wave
+// the rate-limit buckets do not allow.
 const (
 	RuleFailedCertificate = "failed-certificate"
 	RuleTooManyPending    = "too-many-pending"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -91,16 +92,17 @@ func (c *actionClock) perform(ctx context.Context, a scenarios.Action) error {
 		}
 	case "create-certificate":
 		ns, name, _ := strings.Cut(a.Certificate, "/")
-		crt := &cmapi.Certificate{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-			Spec: cmapi.CertificateSpec{
-				SecretName: name + "-tls",
-				DNSNames:   a.DNSNames,
-				IssuerRef:  cmmeta.IssuerReference{Kind: "ClusterIssuer", Name: a.Issuer},
-			},
+		if a.Count <= 1 {
+			return createCertificate(ctx, cl, ns, name, a.DNSNames, a.Issuer)
 		}
-		if err := cl.Create(ctx, crt, client.FieldOwner("operator")); err != nil {
-			return fmt.Errorf("action create-certificate %s: %w", a.Certificate, err)
+		for i := 1; i <= a.Count; i++ {
+			var names []string
+			for _, n := range a.DNSNames {
+				names = append(names, strings.ReplaceAll(n, "{i}", strconv.Itoa(i)))
+			}
+			if err := createCertificate(ctx, cl, ns, fmt.Sprintf("%s-%d", name, i), names, a.Issuer); err != nil {
+				return err
+			}
 		}
 	case "delete-secret":
 		ns, name, _ := strings.Cut(a.Secret, "/")
@@ -108,6 +110,23 @@ func (c *actionClock) perform(ctx context.Context, a scenarios.Action) error {
 		if err := cl.Delete(ctx, s); err != nil {
 			return fmt.Errorf("action delete-secret %s: %w", a.Secret, err)
 		}
+	}
+	return nil
+}
+
+// createCertificate creates a Certificate for names from the ClusterIssuer
+// issuer, writing Secret <name>-tls.
+func createCertificate(ctx context.Context, cl client.Client, namespace, name string, names []string, issuer string) error {
+	crt := &cmapi.Certificate{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+		Spec: cmapi.CertificateSpec{
+			SecretName: name + "-tls",
+			DNSNames:   names,
+			IssuerRef:  cmmeta.IssuerReference{Kind: "ClusterIssuer", Name: issuer},
+		},
+	}
+	if err := cl.Create(ctx, crt, client.FieldOwner("operator")); err != nil {
+		return fmt.Errorf("action create-certificate %s/%s: %w", namespace, name, err)
 	}
 	return nil
 }

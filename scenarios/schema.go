@@ -113,7 +113,11 @@ type Action struct {
 	// Kind is annotate-gateway (an operator annotating a Gateway by hand),
 	// delete-secret, or create-certificate (a new Certificate for DNSNames
 	// from the ClusterIssuer Issuer, writing Secret <name>-tls).
-	Kind        string            `yaml:"kind"`
+	Kind string `yaml:"kind"`
+	// Count makes create-certificate create that many Certificates,
+	// <name>-1 to <name>-N, with {i} in DNSNames replaced by 1 to N:
+	// another team's certificates for the same domain, for example.
+	Count       int               `yaml:"count"`
 	Gateway     string            `yaml:"gateway"`
 	Secret      string            `yaml:"secret"`
 	Certificate string            `yaml:"certificate"`

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -20,7 +21,7 @@ var (
 	cmVersions  = []string{"", "v1.17", "v1.21"}
 	egVersions  = []string{"", "1.8", "1.9"}
 	clientKinds = []string{"direct", "fixed-sni"}
-	stopRules   = []string{"", "none", "failed-certificate", "too-many-pending", "rate-limited", "repeated-retries", "ambiguous-shim-test", "preflight-blocker", "gate-failed"}
+	stopRules   = []string{"", "none", "failed-certificate", "too-many-pending", "rate-limited", "repeated-retries", "ambiguous-shim-test", "preflight-blocker", "gate-failed", "budget-reserve"}
 	untilValues = []string{"", "phase0", "phase1", "phase2", "phase3", "phase4"}
 	knownNeeds  = []string{"compressed-backoff", "compressed-dns01", "short-renew-before", "gateway-data-plane"}
 )
@@ -134,6 +135,12 @@ func validate(s *Scenario, root *yaml.Node) []string {
 			}
 			if len(a.DNSNames) == 0 || a.Issuer == "" {
 				v.fail(p, "create-certificate needs dnsNames and issuer")
+			}
+			if a.Count < 0 || a.Count > 1000 {
+				v.fail(p+".count", fmt.Sprintf("invalid count %d: want 1 to 1000, or leave it out for one Certificate", a.Count))
+			}
+			if a.Count > 1 && !slices.ContainsFunc(a.DNSNames, func(n string) bool { return strings.Contains(n, "{i}") }) {
+				v.fail(p+".dnsNames", fmt.Sprintf("count %d needs {i} in a DNS name so that each Certificate gets its own names", a.Count))
 			}
 		}
 		if a.Kind == "delete-secret" && strings.Count(a.Secret, "/") != 1 {

@@ -66,6 +66,14 @@ that was killed resumes at the step it was in without repeating a
 completed step; a run that stopped on a stop rule resumes once started
 again.
 
+Before each wave that places ACME orders, run recomputes Let's Encrypt's
+buckets from the ledger and every issued CertificateRequest in the cluster
+of an issuer on the plan's ACME server, whoever created it. It stops (rule
+budget-reserve) before a wave that would leave a registered domain fewer
+certificates than the plan's reserve, or that Let's Encrypt would refuse,
+and names the time the buckets allow it; each run checks again. A plan made
+with --force only warns.
+
 Soaks and wave gaps are real time: hours and days. Without --until or
 --next-wave, run keeps going until the plan ends or a stop rule fires, and
 prints progress on stderr. For one wave a day from a laptop or a CronJob,

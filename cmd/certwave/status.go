@@ -68,8 +68,10 @@ else --state-file) and the cluster's Certificates, and prints:
   - steps done, the phase and wave of the latest step, the step in flight
     and the next step with the earliest time it may start;
   - Let's Encrypt's buckets (tokens left of each limit's burst) computed
-    from the ACME orders, issuances and authorization failures in the
-    ledger; issuances before the run or by other clients are not in it;
+    from the ACME orders and authorization failures in the ledger and the
+    issuances of the last 7 days: the ledger's and every issued
+    CertificateRequest of an issuer on the plan's ACME server, whoever
+    created it (certificates issued outside this cluster are not counted);
   - Certificates not Ready (pending) and those whose issuance failed
     (failing), cluster-wide;
   - the last stop: its rule, reason, objects and the suggested command.
@@ -135,7 +137,11 @@ func runStatus(cmd *cobra.Command, f *statusFlags) error {
 		report.Progress = file
 	}
 	fillProgress(&report, scaled, prog)
-	report.Budget = ledgerBudget(prog.Ledger, p.Options.ACMEIssuer, env.clock.Now())
+	issued, err := engine.Issuances(ctx, env.world.Client(), p, &prog.Ledger, env.clock.Now(), log)
+	if err != nil {
+		return err
+	}
+	report.Budget = ledgerBudget(prog.Ledger, issued, p.Options.ACMEIssuer, env.clock.Now())
 
 	var certs cmapi.CertificateList
 	if err := env.world.Client().List(ctx, &certs); err != nil {
@@ -182,14 +188,19 @@ func fillProgress(r *statusReport, p *plan.Plan, prog *engine.Progress) {
 	}
 }
 
-// ledgerBudget replays the ledger's ACME events through Let's Encrypt's
-// limits and returns the buckets they touched, as left at now.
-func ledgerBudget(ledger engine.Ledger, account string, now time.Time) []bucket {
+// ledgerBudget replays the ledger's orders and authorization failures and
+// the issuances (engine.Issuances, which include the ledger's) through
+// Let's Encrypt's limits, and returns the buckets they touched, as left at
+// now.
+func ledgerBudget(ledger engine.Ledger, issued []engine.Issuance, account string, now time.Time) []bucket {
 	var events []engine.ACMEEvent
 	for _, w := range ledger.Waves {
-		events = append(events, w.Events...)
+		events = appendNotIssued(events, w.Events)
 	}
-	events = append(events, ledger.Other...)
+	events = appendNotIssued(events, ledger.Other)
+	for _, is := range issued {
+		events = append(events, engine.ACMEEvent{At: is.At, Type: engine.ACMEIssued, Names: is.Names, Certificate: is.Certificate})
+	}
 	sort.SliceStable(events, func(i, j int) bool { return events[i].At.Before(events[j].At) })
 
 	model, err := ratelimit.NewModel()
@@ -237,6 +248,16 @@ func ledgerBudget(ledger engine.Ledger, account string, now time.Time) []bucket 
 		add(ratelimit.DuplicateCertificate, s)
 	}
 	return out
+}
+
+// appendNotIssued appends the events that are not issuances.
+func appendNotIssued(dst, events []engine.ACMEEvent) []engine.ACMEEvent {
+	for _, ev := range events {
+		if ev.Type != engine.ACMEIssued {
+			dst = append(dst, ev)
+		}
+	}
+	return dst
 }
 
 func latest(events []engine.ACMEEvent) time.Time {

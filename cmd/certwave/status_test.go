@@ -76,8 +76,13 @@ func TestLedgerBudgetSpendsTokens(t *testing.T) {
 		{At: at, Type: engine.ACMEOrder, Names: []string{"git.example.com"}},
 		{At: at, Type: engine.ACMEIssued, Names: []string{"git.example.com"}},
 	}}}}
+	// Issuances returns the ledger's issuances when the cluster shows none.
+	issued := []engine.Issuance{
+		{At: at, Names: []string{"blog.example.com"}, Source: engine.IssuanceFromLedger},
+		{At: at, Names: []string{"git.example.com"}, Source: engine.IssuanceFromLedger},
+	}
 	got := map[string]int64{}
-	for _, b := range ledgerBudget(ledger, "ClusterIssuer/letsencrypt", at) {
+	for _, b := range ledgerBudget(ledger, issued, "ClusterIssuer/letsencrypt", at) {
 		got[b.Limit+" "+b.Key] = b.Remaining
 	}
 	if n := got[string(ratelimit.CertificatesPerDomain)+" example.com"]; n != 48 {
