@@ -57,6 +57,11 @@ type Options struct {
 	// PlanFile is the plan's path, used in the commands a Stop suggests;
 	// default the placeholder PLAN.
 	PlanFile string
+	// Progress, when set, receives the engine's activity each time it
+	// changes: a step starts acting, waits for its start time, soaks or
+	// waits for a gate. It runs on the engine's goroutine and must return
+	// quickly.
+	Progress func(Activity)
 }
 
 // Result is the outcome of Run.
@@ -88,6 +93,10 @@ type Engine struct {
 	phase int
 	// preview is the dry run's actuator while a dry run is in progress.
 	preview *previewActuator
+	// activity is the activity last passed to Options.Progress, and
+	// running the step in progress.
+	activity Activity
+	running  *plan.Step
 	// certificates is the last Certificate list read from a client that
 	// implements listVersioner, and certificatesVersion its ListVersion
 	// at that read.
@@ -222,7 +231,10 @@ func (e *Engine) Run(ctx context.Context) (Result, error) {
 // runStep waits for the step's start time, executes it and records the
 // outcome. A stop rule that fires comes back as a Stop, not an error.
 func (e *Engine) runStep(ctx context.Context, st *runState, step *plan.Step) (*Stop, error) {
-	e.phase = step.Phase
+	e.phase, e.running = step.Phase, step
+	if step.At.After(e.clock.Now()) {
+		e.report(step, ActivityStartTime, step.At)
+	}
 	if err := e.waitUntil(ctx, st, step.At); err != nil {
 		return e.stepFailed(st, step, e.clock.Now(), err)
 	}
@@ -247,6 +259,7 @@ func (e *Engine) runStep(ctx context.Context, st *runState, step *plan.Step) (*S
 		fmt.Fprintf(e.out, "step %s (%s)\n", step.ID, step.Kind)
 	}
 
+	e.report(step, string(step.Kind), time.Time{})
 	if err := e.execute(ctx, st, step); err != nil {
 		return e.stepFailed(st, step, st.prog.InFlight.StartedAt, err)
 	}

@@ -27,6 +27,9 @@ const longWaitInterval = 5 * time.Minute
 
 // pollEvery is poll with its own interval.
 func (e *Engine) pollEvery(ctx context.Context, st *runState, interval time.Duration, deadline time.Time, check func(context.Context) (bool, error)) (bool, error) {
+	if e.running != nil && e.activity.Description != ActivityStartTime && e.activity.Description != ActivitySoak {
+		e.report(e.running, ActivityGate, deadline)
+	}
 	for {
 		if err := e.observe(ctx, st); err != nil {
 			return false, err
@@ -72,6 +75,7 @@ func (e *Engine) soak(ctx context.Context, st *runState, step *plan.Step) error 
 		hosts = e.migratedHosts(st)
 	}
 	end := st.prog.InFlight.StartedAt.Add(step.Duration)
+	e.report(step, ActivitySoak, end)
 	_, err := e.pollEvery(ctx, st, max(e.opts.PollInterval, longWaitInterval), end, func(ctx context.Context) (bool, error) {
 		failures, err := e.probeHosts(ctx, hosts)
 		if err != nil {

@@ -75,9 +75,13 @@ and names the time the buckets allow it; each run checks again. A plan made
 with --force only warns.
 
 Soaks and wave gaps are real time: hours and days. Without --until or
---next-wave, run keeps going until the plan ends or a stop rule fires, and
-prints progress on stderr. For one wave a day from a laptop or a CronJob,
-use --next-wave, or --until phaseN to stop after a phase.
+--next-wave, run keeps going until the plan ends or a stop rule fires.
+With --apply it shows its progress on stderr: a bar of the steps done, the
+step in progress and the time left of its wait (start time, soak, or a
+gate's timeout). On a terminal the bar is redrawn every second; in a log it
+is a line at each change and every 10 minutes. For one wave a day from a
+laptop or a CronJob, use --next-wave, or --until phaseN to stop after a
+phase.
 
 --time-scale N divides the plan's soaks and the gaps between steps by N,
 for test stacks whose ACME server and cert-manager run on scaled time too.
@@ -224,6 +228,11 @@ func executeRun(ctx context.Context, cmd *cobra.Command, f *runFlags, env *runEn
 		}
 	}
 
+	var display *progressDisplay
+	if f.apply {
+		display = newProgressDisplay(stderr, done, total, env.clock.Now)
+		defer display.Close()
+	}
 	eng, err := engine.New(env.world, p, engine.Options{
 		DryRun:         !f.apply,
 		Store:          store,
@@ -235,9 +244,15 @@ func executeRun(ctx context.Context, cmd *cobra.Command, f *runFlags, env *runEn
 		PlanFile:       f.planFile,
 		PollInterval:   f.pollInterval,
 		StopAfterStep: func(id string) bool {
-			done++
-			fmt.Fprintf(stderr, "[%d/%d steps, %d%%] done %s\n", done, total, done*100/max(total, 1), id)
+			if display != nil {
+				display.StepDone(id)
+			}
 			return runHooks.stopAfterStep != nil && runHooks.stopAfterStep(id)
+		},
+		Progress: func(a engine.Activity) {
+			if display != nil {
+				display.Activity(a)
+			}
 		},
 	})
 	if err != nil {
