@@ -118,6 +118,14 @@ func (e *Engine) dryRun(ctx context.Context, st *runState) (Result, error) {
 			header += " " + step.Description
 		}
 		fmt.Fprintln(e.out, header)
+		if e.opts.Stager != nil && stagesChanges(step.Kind) {
+			if err := e.stage(ctx, st, step); err != nil {
+				return e.result(st, nil), fmt.Errorf("preview step %s: %w", step.ID, err)
+			}
+			st.completed[step.ID] = true
+			ran = append(ran, step)
+			continue
+		}
 		changes, err := e.stepChanges(ctx, st, step)
 		if err != nil {
 			return e.result(st, nil), fmt.Errorf("preview step %s: %w", step.ID, err)
@@ -137,6 +145,13 @@ func (e *Engine) dryRun(ctx context.Context, st *runState) (Result, error) {
 		// them, so the preview counts this one as done, in memory only.
 		st.completed[step.ID] = true
 		ran = append(ran, step)
+	}
+	if e.opts.Stager != nil {
+		diff := e.opts.Stager.Diff()
+		if diff == "" {
+			diff = "# no manifest edits\n"
+		}
+		fmt.Fprintf(e.out, "## manifest edits a GitOps run would commit\n%s", diff)
 	}
 	e.printBudget(ran)
 	return e.result(st, nil), nil

@@ -57,6 +57,14 @@ type Options struct {
 	// PlanFile is the plan's path, used in the commands a Stop suggests;
 	// default the placeholder PLAN.
 	PlanFile string
+	// Stager, when set, makes this a GitOps run: steps that change objects
+	// are staged as manifest edits, and before a step that reads the
+	// cluster the staged edits are committed and the run stops until the
+	// commit is merged and applied (see stager.go).
+	Stager Stager
+	// ConvergeTimeout is how long a resumed GitOps run waits for the
+	// cluster to show the merged commit; default 1h.
+	ConvergeTimeout time.Duration
 	// Progress, when set, receives the engine's activity each time it
 	// changes: a step starts acting, waits for its start time, soaks or
 	// waits for a gate. It runs on the engine's goroutine and must return
@@ -203,6 +211,11 @@ func (e *Engine) Run(ctx context.Context) (Result, error) {
 	if e.opts.DryRun {
 		return e.dryRun(ctx, st)
 	}
+	if e.opts.Stager != nil {
+		if err := e.restage(ctx, st); err != nil {
+			return Result{}, err
+		}
+	}
 
 	for _, step := range e.stepsToRun(st) {
 		stop, err := e.runStep(ctx, st, step)
@@ -223,6 +236,18 @@ func (e *Engine) Run(ctx context.Context) (Result, error) {
 		}
 		if e.opts.StopAfterStep != nil && e.opts.StopAfterStep(step.ID) {
 			return e.result(st, nil), ErrKilled
+		}
+	}
+	if e.opts.Stager != nil {
+		// Steps staged last, or a commit merged after the last step, are
+		// committed or awaited here.
+		var sig *stopSignal
+		if err := e.syncGitOps(ctx, st, nil); errors.As(err, &sig) {
+			st.prog.LastStop = sig.stop
+			fmt.Fprintf(e.out, "STOP %s\nnext: %s\n", sig.stop, sig.stop.Next)
+			return e.result(st, sig.stop), e.save(ctx, st)
+		} else if err != nil {
+			return e.result(st, nil), err
 		}
 	}
 	return e.result(st, nil), nil

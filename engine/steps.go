@@ -16,6 +16,14 @@ import (
 
 // execute makes a step's changes and then runs its gate.
 func (e *Engine) execute(ctx context.Context, st *runState, step *plan.Step) error {
+	if e.opts.Stager != nil {
+		if stagesChanges(step.Kind) {
+			return e.stage(ctx, st, step)
+		}
+		if err := e.syncGitOps(ctx, st, step); err != nil {
+			return err
+		}
+	}
 	changes, err := e.stepChanges(ctx, st, step)
 	if err != nil {
 		return err

@@ -35,6 +35,10 @@ type Progress struct {
 	RestoredListeners []RestoredListener `json:"restoredListeners,omitempty"`
 	// ACMESince is the time up to which the ACME events are in the ledger.
 	ACMESince time.Time `json:"acmeSince"`
+	// Staged are the steps a GitOps run staged and has not committed yet,
+	// and Pending the commit waiting to be merged and applied.
+	Staged  []string       `json:"staged,omitempty"`
+	Pending *PendingCommit `json:"pending,omitempty"`
 }
 
 // InFlight is a step that started: its start time bounds its timeouts and

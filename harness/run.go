@@ -67,6 +67,10 @@ type run struct {
 	end     time.Time       // when the engine finished
 	rbCost  int
 	planErr error
+	// treeDir is the topology's GitOps tree, and gitops the Git copy a
+	// GitOps run commits to.
+	treeDir string
+	gitops  *gitopsRun
 	// preset is the plan to rehearse as it is, instead of one planned from
 	// the scenario's topology (see RehearsePlan).
 	preset *plan.Plan
@@ -228,6 +232,12 @@ func (r *run) openAndDrive(ctx context.Context) error {
 	if r.before, err = r.objectSet(ctx); err != nil {
 		return err
 	}
+	if r.s.Run.GitOps != nil {
+		if r.gitops, err = newGitOpsRun(ctx, r.treeDir, r.s.Topology.GitOps.Set, r.inv, r.plan.Options.Profile); err != nil {
+			return err
+		}
+		defer r.gitops.close()
+	}
 	if err := r.drive(ctx); err != nil {
 		return err
 	}
@@ -249,12 +259,25 @@ func (r *run) drive(ctx context.Context) error {
 		maxResumes = 1
 	}
 	var eng *engine.Engine
+	var stager engine.Stager
+	killsAtStager := 0
 	for attempt := 0; ; attempt++ {
 		if attempt > len(r.plan.Steps)+5 {
 			return errors.New("engine did not finish after one resume per step")
 		}
+		if r.gitops != nil && (stager == nil || r.kills > killsAtStager) {
+			// A killed run reopens the tree from disk and stages again
+			// what it had staged. A run resumed after a commit finds the
+			// tree as the commit left it, so the open one is reused.
+			var err error
+			if stager, err = r.gitops.stager(r); err != nil {
+				return err
+			}
+			killsAtStager = r.kills
+		}
 		var err error
 		eng, err = engine.New(r.world, r.plan, engine.Options{
+			Stager:         stager,
 			Store:          store,
 			PollInterval:   worldPollInterval(r.opts.World),
 			Until:          r.s.Run.Until,
@@ -280,6 +303,12 @@ func (r *run) drive(ctx context.Context) error {
 			return fmt.Errorf("engine: %w", err)
 		}
 		r.engine = res
+		if res.Stopped != nil && res.Stopped.Rule == engine.RuleGitOpsMerge && r.gitops != nil {
+			if err := r.mergeCommit(ctx); err != nil {
+				return err
+			}
+			continue
+		}
 		if res.Stopped != nil {
 			r.stops = append(r.stops, res.Stopped.Rule)
 			if r.stop != nil {
@@ -306,6 +335,9 @@ func (r *run) drive(ctx context.Context) error {
 	}
 	if r.kills > 0 {
 		r.note("engine killed %d times and resumed", r.kills)
+	}
+	if r.gitops != nil {
+		r.note("GitOps: %d commits merged and applied", r.gitops.merges)
 	}
 	r.end = r.world.Clock().Now()
 
@@ -360,6 +392,7 @@ func (r *run) inventory() (*topology.Inventory, error) {
 		if _, err := os.Stat(dir); err != nil {
 			return nil, &unsupportedError{reason: fmt.Sprintf("GitOps tree %s not found; set CERTWAVE_FIXTURES to the folder holding it", dir)}
 		}
+		r.treeDir = dir
 		loaded, err := topology.LoadGitOps(dir, topology.GitOpsOptions{Vars: t.GitOps.Set})
 		if err != nil {
 			return nil, fmt.Errorf("loading %s: %w", dir, err)

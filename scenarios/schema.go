@@ -153,6 +153,15 @@ type RunSpec struct {
 	ObserveFor Duration `yaml:"observeFor"`
 	// PlanOnly stops after planning: the scenario judges the plan.
 	PlanOnly bool `yaml:"planOnly"`
+	// GitOps runs the engine in GitOps mode on a Git copy of the
+	// topology's tree; a stand-in for Flux applies each commit.
+	GitOps *GitOpsRun `yaml:"gitops"`
+}
+
+// GitOpsRun is how a GitOps run's commits reach the world.
+type GitOpsRun struct {
+	// MergeAfter is how long after each commit it is merged and applied.
+	MergeAfter Duration `yaml:"mergeAfter"`
 }
 
 // Expect lists the outcomes the run must produce. Unset fields are not

@@ -149,6 +149,14 @@ func validate(s *Scenario, root *yaml.Node) []string {
 	}
 
 	v.oneOf("run.until", s.Run.Until, untilValues)
+	if g := s.Run.GitOps; g != nil {
+		if s.Topology.GitOps == nil {
+			v.fail("run.gitops", "a GitOps run needs topology.gitops: the tree the engine commits to")
+		}
+		if g.MergeAfter.D() < 0 {
+			v.fail("run.gitops.mergeAfter", fmt.Sprintf("invalid %s: want a duration of 0 or more", g.MergeAfter.D()))
+		}
+	}
 	if s.Run.Rollback < 0 || s.Run.Rollback > 4 {
 		v.fail("run.rollback", fmt.Sprintf("invalid phase %d: use 1 to 4", s.Run.Rollback))
 	}

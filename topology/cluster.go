@@ -152,6 +152,7 @@ func certificateFromAPI(c *cmapi.Certificate) Certificate {
 	if out.IssuerRef.Kind == "" {
 		out.IssuerRef.Kind = "Issuer"
 	}
+	out.IsCA = c.Spec.IsCA
 	if c.Spec.Duration != nil {
 		out.Duration = c.Spec.Duration.Duration
 	}

@@ -1,6 +1,8 @@
 package topology
 
 import (
+	"bytes"
+	"encoding/json"
 	"reflect"
 	"sort"
 	"strings"
@@ -328,5 +330,22 @@ func TestGitOpsFixtureNeedsSecretDomain(t *testing.T) {
 		if !strings.Contains(err.Error(), part) {
 			t.Errorf("error %q does not contain %q", err, part)
 		}
+	}
+}
+
+// The parse cache shares its node trees between loads, which is safe only
+// while the loaders never change a parsed node: a second load of the same
+// tree must give the same inventory as the first.
+func TestGitOpsFixtureSecondLoadMatchesFirst(t *testing.T) {
+	first, err := json.Marshal(loadFixture(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := json.Marshal(loadFixture(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(first, second) {
+		t.Errorf("the second load of the fixture tree differs from the first (%d and %d bytes of JSON)", len(first), len(second))
 	}
 }

@@ -295,6 +295,11 @@ func readCertificate(o *renderedObject, f fieldReader, ns, name string) (Certifi
 	if c.IssuerRef.Kind == "" {
 		c.IssuerRef.Kind = "Issuer"
 	}
+	isCA, _, err := f.text(yamlGet(spec, "isCA"))
+	if err != nil {
+		return c, err
+	}
+	c.IsCA = isCA == "true"
 	if c.Duration, err = readDuration(yamlGet(spec, "duration"), f); err != nil {
 		return c, err
 	}

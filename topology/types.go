@@ -175,6 +175,8 @@ type Certificate struct {
 	CommonName string    `json:"commonName,omitempty"`
 	DNSNames   []string  `json:"dnsNames"`
 	IssuerRef  IssuerRef `json:"issuerRef"`
+	// IsCA is spec.isCA, set on a CA issuer's own Certificate.
+	IsCA bool `json:"isCA,omitempty"`
 	// Duration and RenewBefore are zero when the manifest leaves them to
 	// cert-manager's defaults (90 days and one third of the lifetime).
 	Duration    time.Duration `json:"duration,omitempty"`

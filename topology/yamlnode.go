@@ -2,12 +2,14 @@ package topology
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	yaml "go.yaml.in/yaml/v3"
 )
@@ -25,7 +27,34 @@ var yamlErrorLine = regexp.MustCompile(`line (\d+)`)
 
 // parseYAMLDocuments splits data into its documents. Empty documents (only
 // comments or separators) are dropped. A syntax error names file and line.
-func parseYAMLDocuments(file string, data []byte) (docs []yamlDocument, err error) {
+func parseYAMLDocuments(file string, data []byte) ([]yamlDocument, error) {
+	key := parseKey{file: file, sum: sha256.Sum256(data)}
+	if cached, ok := parseCache.Load(key); ok {
+		return cached.([]yamlDocument), nil
+	}
+	docs, err := decodeYAMLDocuments(file, data)
+	if err != nil {
+		return nil, err
+	}
+	parseCache.Store(key, docs)
+	return docs, nil
+}
+
+// parseCache keeps the documents parseYAMLDocuments decoded, by file name
+// and content: one load reads most files more than once (for the cluster
+// variables, then for each Kustomization), and a GitOps run loads the tree
+// after every commit. The loaders only read nodes (mergeValues and
+// valuesAtPath build new ones), so the cached trees are shared. A test
+// loads the fixture tree twice and compares the inventories.
+var parseCache sync.Map
+
+type parseKey struct {
+	file string
+	sum  [sha256.Size]byte
+}
+
+// decodeYAMLDocuments decodes every document of data.
+func decodeYAMLDocuments(file string, data []byte) (docs []yamlDocument, err error) {
 	defer func() {
 		// The decoder has panicked on hostile input in past releases, and a
 		// malformed file must be an error, never a crash.

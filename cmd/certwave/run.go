@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/certwave/certwave/engine"
+	"github.com/certwave/certwave/engine/gitops"
 	"github.com/certwave/certwave/plan"
 )
 
@@ -30,6 +31,9 @@ type runFlags struct {
 	pollInterval     time.Duration
 	logFile          string
 	resume           bool
+	gitopsDir        string
+	set              []string
+	convergeTimeout  time.Duration
 }
 
 // runHooks let tests kill a run at a step boundary: stopAfterStep returns
@@ -74,6 +78,17 @@ certificates than the plan's reserve, or that Let's Encrypt would refuse,
 and names the time the buckets allow it; each run checks again. A plan made
 with --force only warns.
 
+With --gitops DIR the run changes no object itself. It edits the manifests
+of the tree instead (adds listeners, moves routes' sectionName, sets
+annotations, writes the private CA's issuers and Certificate beside the
+ACME ClusterIssuer, removes the wildcard listener and Certificate) and,
+before a step that needs the cluster to show the edits, commits them on a
+new branch and stops (rule gitops-merge) for an operator to merge it. A
+wave takes two commits: its listeners, then its routes once the
+listeners' certificates are Ready, because a route on a listener without
+its certificate is down. The next run waits up to --converge-timeout for
+Flux or Argo to apply the commit, checks the moved routes and goes on.
+
 Soaks and wave gaps are real time: hours and days. Without --until or
 --next-wave, run keeps going until the plan ends or a stop rule fires.
 With --apply it shows its progress on stderr: a bar of the steps done, the
@@ -111,6 +126,9 @@ context, rehearsal), 3 when a stop rule stopped it, 1 on other errors.`,
 	fl.IntVar(&f.timeScale, "time-scale", 1, "divide soaks and the gaps between steps by this whole number; test stacks only (see above)")
 	fl.DurationVar(&f.pollInterval, "poll-interval", 10*time.Second, "how often gates and stop rules read the cluster, as a Go duration")
 	fl.StringVar(&f.logFile, "log", "", "write the run's log (every change, retry and stop, as text) to this file (default: warnings and errors on stderr)")
+	fl.StringVar(&f.gitopsDir, "gitops", "", "GitOps mode: edit the manifests in this Git work tree (the tree the plan was made from) and commit each batch of steps on a new branch, instead of changing the cluster")
+	fl.StringArrayVar(&f.set, "set", nil, "with --gitops: value of a Flux post-build variable, KEY=VALUE, as given to certwave plan; repeatable")
+	fl.DurationVar(&f.convergeTimeout, "converge-timeout", time.Hour, "with --gitops: how long a resumed run waits for the cluster to show the merged commit, as a Go duration")
 	fl.BoolVar(&f.resume, "resume", false, "accepted for the commands a stop suggests; every run resumes from the saved progress")
 	return cmd
 }
@@ -228,6 +246,10 @@ func executeRun(ctx context.Context, cmd *cobra.Command, f *runFlags, env *runEn
 		}
 	}
 
+	stager, err := openStager(f, p)
+	if err != nil {
+		return err
+	}
 	var display *progressDisplay
 	if f.apply {
 		display = newProgressDisplay(stderr, done, total, env.clock.Now)
@@ -249,6 +271,8 @@ func executeRun(ctx context.Context, cmd *cobra.Command, f *runFlags, env *runEn
 			}
 			return runHooks.stopAfterStep != nil && runHooks.stopAfterStep(id)
 		},
+		Stager:          stager,
+		ConvergeTimeout: f.convergeTimeout,
 		Progress: func(a engine.Activity) {
 			if display != nil {
 				display.Activity(a)
@@ -363,4 +387,26 @@ func containsString(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// openStager opens the --gitops tree, or returns nil without --gitops.
+func openStager(f *runFlags, p *plan.Plan) (engine.Stager, error) {
+	if f.gitopsDir == "" {
+		if len(f.set) > 0 {
+			return nil, fmt.Errorf("--set applies only with --gitops")
+		}
+		return nil, nil
+	}
+	if f.convergeTimeout <= 0 {
+		return nil, fmt.Errorf("invalid --converge-timeout %s: give a positive Go duration such as 1h", f.convergeTimeout)
+	}
+	vars, err := parseSetFlags(f.set)
+	if err != nil {
+		return nil, err
+	}
+	repo, err := gitops.Open(f.gitopsDir, gitops.Options{Vars: vars})
+	if err != nil {
+		return nil, err
+	}
+	return gitops.NewStager(repo, p), nil
 }

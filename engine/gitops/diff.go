@@ -19,13 +19,16 @@ func (r *Repo) Diff() string {
 		f := r.files[p]
 		old := splitLines(string(f.orig))
 		var cur []string
-		to := "b/" + p
+		from, to := "a/"+p, "b/"+p
+		if f.orig == nil {
+			from = "/dev/null"
+		}
 		if f.deleted {
 			to = "/dev/null"
 		} else {
 			cur = splitLines(f.text())
 		}
-		fmt.Fprintf(&b, "--- a/%s\n+++ %s\n", p, to)
+		fmt.Fprintf(&b, "--- %s\n+++ %s\n", from, to)
 		writeHunks(&b, old, cur)
 	}
 	return b.String()

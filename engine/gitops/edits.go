@@ -169,6 +169,7 @@ func (r *Repo) RemoveCertificate(certificate string) error {
 		}
 	}
 	f.deleted = true
+	r.removed[certificate] = true
 	return nil
 }
 
@@ -183,6 +184,9 @@ func isKustomizationFile(p string) bool {
 func (r *Repo) RemoveReflection(certificate string) error {
 	m, err := r.lookup("Certificate", certificate)
 	if err != nil {
+		if r.removed[certificate] {
+			return nil
+		}
 		return err
 	}
 	f, d := m.file, m.doc

@@ -2,6 +2,7 @@ package gitops
 
 import (
 	"fmt"
+	"github.com/certwave/certwave/topology"
 	"regexp"
 	"sort"
 	"strings"
@@ -225,6 +226,9 @@ func (r *Repo) lookupRoute(key string) (match, *yaml.Node, error) {
 	case 1:
 		return found[0].match, found[0].value, nil
 	case 0:
+		if m, holder, ok := r.routeAtOrigin(key); ok {
+			return m, holder, nil
+		}
 		return match{}, nil, fmt.Errorf("%w; no app-template HelmRelease renders it either", plainErr)
 	}
 	var places []string
@@ -315,4 +319,67 @@ func appTemplateRoutes(hr match) []namedRoute {
 		out = append(out, namedRoute{routeValues: rv, name: strings.ToLower(name), namespace: ns})
 	}
 	return out
+}
+
+// UseRouteOrigins records where an inventory read each route: for a route
+// rendered from a chart's values other than app-template's, the line of
+// the values entry that holds its parentRefs. FlipRoute edits that entry
+// when no HTTPRoute manifest or app-template route defines the route.
+func (r *Repo) UseRouteOrigins(routes []topology.Route) {
+	r.routeOrigins = map[string]topology.Origin{}
+	for _, rt := range routes {
+		if rt.Origin.File != "" && rt.Origin.Line > 0 {
+			r.routeOrigins[rt.Namespace+"/"+rt.Name] = rt.Origin
+		}
+	}
+}
+
+// routeAtOrigin returns the values entry at the recorded origin of route
+// key when it is a mapping with parentRefs.
+func (r *Repo) routeAtOrigin(key string) (match, *yaml.Node, bool) {
+	o, ok := r.routeOrigins[key]
+	if !ok {
+		return match{}, nil, false
+	}
+	f, ok := r.files[o.File]
+	if !ok || f.deleted {
+		return match{}, nil, false
+	}
+	for _, d := range f.docs {
+		if d.root == nil {
+			continue
+		}
+		if v := valueAtKeyLine(d.root, o.Line); v != nil && v.Kind == yaml.MappingNode && get(v, "parentRefs") != nil {
+			return match{file: f, doc: d, namespace: r.namespaceOf(f.path, d)}, v, true
+		}
+	}
+	return match{}, nil, false
+}
+
+// valueAtKeyLine returns the mapping that holds route values at line,
+// searching n's subtree: the value of the key on that line (a chart's
+// route map entry, such as main:), or a mapping that starts on it (a
+// chart's single route: block).
+func valueAtKeyLine(n *yaml.Node, line int) *yaml.Node {
+	switch n.Kind {
+	case yaml.MappingNode:
+		if n.Line == line && get(n, "parentRefs") != nil {
+			return n
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Line == line && n.Content[i+1].Kind == yaml.MappingNode {
+				return n.Content[i+1]
+			}
+			if v := valueAtKeyLine(n.Content[i+1], line); v != nil {
+				return v
+			}
+		}
+	case yaml.SequenceNode, yaml.DocumentNode:
+		for _, c := range n.Content {
+			if v := valueAtKeyLine(c, line); v != nil {
+				return v
+			}
+		}
+	}
+	return nil
 }

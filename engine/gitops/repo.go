@@ -13,6 +13,7 @@ package gitops
 
 import (
 	"fmt"
+	"github.com/certwave/certwave/topology"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -47,6 +48,11 @@ type Repo struct {
 	// namespaces maps a folder (slash-separated, relative to root) to the
 	// namespace its manifests are applied in, when the tree sets one.
 	namespaces map[string]string
+	// routeOrigins are the places routes were read from (UseRouteOrigins).
+	routeOrigins map[string]topology.Origin
+	// removed are the Certificates RemoveCertificate took out, whose
+	// reflection RemoveReflection then has nothing to remove from.
+	removed map[string]bool
 }
 
 // file is one YAML file: its original bytes and its current lines.
@@ -82,7 +88,7 @@ func Open(dir string, opts ...Options) (*Repo, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Repo{root: abs, files: map[string]*file{}, invalid: map[string]error{}, namespaces: map[string]string{}}
+	r := &Repo{root: abs, files: map[string]*file{}, invalid: map[string]error{}, namespaces: map[string]string{}, removed: map[string]bool{}}
 	for _, o := range opts {
 		r.vars = o.Vars
 	}

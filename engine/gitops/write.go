@@ -89,10 +89,24 @@ type Wave struct {
 	Rollback string
 	// Branch is the branch to create; empty means certwave/wave-<Number>.
 	Branch string
+	// Phase is the plan phase of the commit's steps; a commit without
+	// hosts, such as the private CA's issuers, is titled by it.
+	Phase int
+	// ListenersOnly marks the first commit of a wave, which adds the
+	// listeners; the routes move in the next one.
+	ListenersOnly bool
+	// Steps are the IDs of the plan steps the commit makes.
+	Steps []string
 }
 
 // Title returns the commit subject of the wave.
 func (w Wave) Title() string {
+	if len(w.Hosts) == 0 {
+		return fmt.Sprintf("feat(network): per-app TLS migration, phase %d (%d/%d)", w.Phase, w.Done, w.Total)
+	}
+	if w.ListenersOnly {
+		return fmt.Sprintf("feat(network): per-app TLS listeners for wave %d (%d/%d)", w.Number, w.Done, w.Total)
+	}
 	return fmt.Sprintf("feat(network): per-app TLS migration wave %d (%d/%d)", w.Number, w.Done, w.Total)
 }
 
@@ -145,6 +159,9 @@ func (r *Repo) message(w Wave) string {
 	}
 	if w.Rollback != "" {
 		b.WriteString("\nRollback: " + w.Rollback + "\n")
+	}
+	if len(w.Steps) > 0 {
+		b.WriteString("\nPlan steps: " + strings.Join(w.Steps, ", ") + "\n")
 	}
 	return b.String()
 }

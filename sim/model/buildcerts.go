@@ -68,6 +68,7 @@ func certificateObject(ic topology.Certificate) *cmapi.Certificate {
 		Spec: cmapi.CertificateSpec{
 			SecretName: ic.SecretName, CommonName: ic.CommonName, DNSNames: append([]string(nil), ic.DNSNames...),
 			IssuerRef: cmmeta.IssuerReference{Kind: ic.IssuerRef.Kind, Name: ic.IssuerRef.Name},
+			IsCA:      ic.IsCA,
 		},
 	}
 	if ic.Duration > 0 {
