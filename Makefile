@@ -75,3 +75,9 @@ envoygateway-goldens:
 .PHONY: e2e-local
 e2e-local:
 	CERTWAVE_LOCAL_REQUIRED=1 $(GO) test -count=1 -timeout 30m -v -run TestLocalStackRun ./cmd/certwave
+
+# The whole reference migration against the local stack with 20 kills of
+# certwave run: about 20 minutes, so not part of make test.
+.PHONY: e2e-full
+e2e-full:
+	CERTWAVE_LOCAL_REQUIRED=1 CERTWAVE_E2E_FULL=1 $(GO) test -count=1 -timeout 60m -v -run TestLocalStackFullMigration ./cmd/certwave

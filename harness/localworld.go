@@ -63,6 +63,9 @@ type LocalWorld struct {
 	front  *acme.Front
 	paths  []string
 	scale  int
+	// waits weighs availability by the virtual time each wall second
+	// stands for.
+	waits  *scaledWaits
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -117,13 +120,14 @@ func OpenLocal(ctx context.Context, inv *topology.Inventory, s *scenarios.Scenar
 		return nil, err
 	}
 
-	mirror, err := model.NewMirror(inv, model.Options{Start: start, EnvoyGatewayVersion: s.World.EnvoyGatewayVersion}, c)
+	waits := &scaledWaits{scale: DefaultLocalTimeScale}
+	mirror, err := model.NewMirror(inv, model.Options{Start: start, EnvoyGatewayVersion: s.World.EnvoyGatewayVersion, TimeWeight: waits.weight}, c)
 	if err != nil {
 		return nil, err
 	}
 	loopCtx, cancel := context.WithCancel(context.Background())
 	w = &LocalWorld{stack: st, c: c, mirror: mirror, front: st.ACME().Front, paths: seed.ClientPaths(),
-		scale: DefaultLocalTimeScale, cancel: cancel, done: make(chan struct{})}
+		scale: DefaultLocalTimeScale, waits: waits, cancel: cancel, done: make(chan struct{})}
 	if _, err := mirror.Sync(ctx, time.Now()); err != nil {
 		cancel()
 		return nil, err
@@ -229,6 +233,10 @@ func (w *LocalWorld) ACMEOrders() int {
 }
 
 func (w *LocalWorld) Availability() map[string]float64 { return w.mirror.Availability() }
+
+// RecordActivity implements activityRecorder: the engine's scaled waits
+// weigh the availability.
+func (w *LocalWorld) RecordActivity(a engine.Activity) { w.waits.record(a) }
 
 // LockedOutUntil returns zero: the front decides each order with Boulder's
 // limiter, which reports a bucket's refill time only in an order's decision.

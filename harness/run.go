@@ -276,8 +276,17 @@ func (r *run) drive(ctx context.Context) error {
 			killsAtStager = r.kills
 		}
 		var err error
+		var progress func(engine.Activity)
+		if cw, ok := r.world.(*clockedWorld); ok {
+			if rec, ok := cw.World.(activityRecorder); ok {
+				progress = rec.RecordActivity
+			}
+		} else if rec, ok := r.world.(activityRecorder); ok {
+			progress = rec.RecordActivity
+		}
 		eng, err = engine.New(r.world, r.plan, engine.Options{
 			Stager:         stager,
+			Progress:       progress,
 			Store:          store,
 			PollInterval:   worldPollInterval(r.opts.World),
 			Until:          r.s.Run.Until,
@@ -483,4 +492,10 @@ func (r *run) availability() map[string]float64 {
 		}
 	}
 	return out
+}
+
+// activityRecorder is a world that wants the engine's activity: the local
+// world weighs availability by it.
+type activityRecorder interface {
+	RecordActivity(engine.Activity)
 }

@@ -329,7 +329,7 @@ func (e *localE2E) killAndResume(t *testing.T) {
 	for kill := 1; kill <= e2eKills; kill++ {
 		waitLeaseFree(t, ctx, e.admin)
 		delay := 2*time.Second + time.Duration(rng.Int64N(int64(4*time.Second)))
-		done := e.startAndKill(t, delay)
+		done := e.startAndKill(t, "phase1", delay)
 		t.Logf("kill %d after %s: the killed run finished %d steps", kill, delay.Round(time.Millisecond), done)
 	}
 
@@ -368,11 +368,11 @@ func (e *localE2E) killAndResume(t *testing.T) {
 	}
 }
 
-// startAndKill starts certwave run --until phase1, sends SIGKILL after
+// startAndKill starts certwave run --until until, sends SIGKILL after
 // delay and returns the number of steps the run reported done.
-func (e *localE2E) startAndKill(t *testing.T, delay time.Duration) int {
+func (e *localE2E) startAndKill(t *testing.T, until string, delay time.Duration) int {
 	t.Helper()
-	args := e.runArgs("phase1")
+	args := e.runArgs(until)
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(e.bin, args...)
 	cmd.Dir = e.dir

@@ -38,6 +38,11 @@ type Options struct {
 	ConcurrentWorkers int
 	// Faults inject failures into the ACME model.
 	Faults []Fault
+	// TimeWeight, when set, returns the virtual time that the interval
+	// from..to stands for; availability weighs the time between its
+	// observations by it. The local world sets it: it runs the plan's
+	// waits faster than the wall clock, but issuance at wall-clock speed.
+	TimeWeight func(from, to time.Time) time.Duration
 	// LegacyRateLimits selects the pre-2025 sliding-window rate limits
 	// (ratelimit.NewSlidingWindow) instead of Boulder's token buckets.
 	LegacyRateLimits bool

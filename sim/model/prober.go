@@ -133,7 +133,11 @@ func (a *availability) gatewayOf(host string) string { return a.hosts[host] }
 func (a *availability) observe() {
 	w := a.w
 	now := w.sched.now
-	if dt := now.Sub(a.last); dt > 0 {
+	dt := now.Sub(a.last)
+	if weight := w.opts.TimeWeight; weight != nil && dt > 0 {
+		dt = weight(a.last, now)
+	}
+	if dt > 0 {
 		for _, res := range a.state {
 			a.total[res.Host] += dt
 			if res.Outcome == engine.OutcomeServed {
@@ -181,7 +185,8 @@ func (a *availability) observe() {
 }
 
 // Availability returns, per route hostname, the fraction of virtual time
-// since Start that the client paths carrying it were served (time-weighted
+// (weighed by Options.TimeWeight when set) since Start that the client
+// paths carrying it were served (time-weighted
 // over paths). A host not yet observed over any time reports its current
 // outcome as 0 or 1.
 func (w *World) Availability() map[string]float64 {

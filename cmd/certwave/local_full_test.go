@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/certwave/certwave/plan"
+)
+
+// Settings of the full migration test.
+const (
+	// fullKills is how many times the test kills certwave run.
+	fullKills = 20
+	// fullTimeNeeded is an estimate of the test's wall time on 2 shared
+	// cores, with margin: about 2 minutes to open the stack, 6 minutes of
+	// scaled waits, 8 rounds of DNS01 issuance of about 65 s, and the
+	// kills with their Lease expiries.
+	fullTimeNeeded = 40 * time.Minute
+	// fullPhase is the last phase of the plan.
+	fullPhase = 4
+)
+
+// TestLocalStackFullMigration runs the whole hybrid migration of the
+// reference topology with certwave run --apply against the local stack,
+// with only the RBAC role, and kills the process with SIGKILL 20 times at
+// random moments, each run resuming from the progress the last one saved.
+// The migration must end in the target state (the wildcard listeners and
+// Certificate gone, every route on its own listener), with every step done
+// once and as many ACME orders at the rate-limit front as the plan places.
+//
+// It takes about 20 minutes, so it runs only with CERTWAVE_E2E_FULL=1
+// (make e2e-full), besides the component binaries and BIND.
+func TestLocalStackFullMigration(t *testing.T) {
+	if os.Getenv("CERTWAVE_E2E_FULL") != "1" {
+		t.Skip("the full migration with 20 kills takes about 20 minutes: run it with make e2e-full (CERTWAVE_E2E_FULL=1)")
+	}
+	checkLocalStackAvailable(t, true)
+	if deadline, ok := t.Deadline(); ok && time.Until(deadline) < fullTimeNeeded {
+		t.Fatalf("the test needs about %s and only %s is left before the test timeout: run it with -timeout 60m (make e2e-full)",
+			fullTimeNeeded, time.Until(deadline).Round(time.Second))
+	}
+
+	dir := t.TempDir()
+	e := &localE2E{t: t, dir: dir}
+	start := time.Now()
+	e.bin = buildCertwave(t, dir)
+	e.record("go build", time.Since(start))
+	start = time.Now()
+	e.world = openLocalStack(t, dir, true)
+	e.record("open the local stack", time.Since(start))
+	e.admin = e.world.Client()
+	defer e.logTimings()
+
+	if !t.Run("setup", e.setup) {
+		return
+	}
+	if !t.Run("plan and rehearse", e.planAndRehearse) {
+		return
+	}
+	t.Run("migrate with kills", e.migrateWithKills)
+}
+
+// migrateWithKills runs every phase, killing the run fullKills times, then
+// lets the last run finish and checks the end state.
+func (e *localE2E) migrateWithKills(t *testing.T) {
+	ctx := context.Background()
+	seed := uint64(time.Now().UnixNano())
+	rng := rand.New(rand.NewPCG(seed, 2))
+	t.Logf("kill delays from seed %d", seed)
+	phase := fmt.Sprintf("phase%d", fullPhase)
+	start := time.Now()
+
+	for kill := 1; kill <= fullKills; kill++ {
+		waitLeaseFree(t, ctx, e.admin)
+		if kill > 1 && len(e.progress(t).Completed) == len(e.plan.Steps) {
+			t.Fatalf("the migration finished after %d kills, before the %d the test needs; the plan runs faster than the kill delays", kill-1, fullKills)
+		}
+		delay := 3*time.Second + time.Duration(rng.Int64N(int64(20*time.Second)))
+		done := e.startAndKill(t, phase, delay)
+		t.Logf("kill %d after %s: the killed run finished %d steps", kill, delay.Round(time.Millisecond), done)
+	}
+
+	waitLeaseFree(t, ctx, e.admin)
+	res := e.certwave(t, 40*time.Minute, e.runArgs(phase)...)
+	e.expectSuccess(t, "run after the kills", res)
+	e.record(fmt.Sprintf("migration with %d kills", fullKills), time.Since(start))
+
+	prog := e.progress(t)
+	expectCompletedOnce(t, prog, stepIDs(e.plan, fullPhase))
+	expectDoneOncePerRollback(t, prog)
+	if prog.InFlight != nil {
+		t.Errorf("step %s is still in flight after the run ended", prog.InFlight.Step)
+	}
+	if prog.LastStop != nil {
+		t.Errorf("the run ended with a stop: %+v", prog.LastStop)
+	}
+	if got, want := e.world.ACMEOrders(), len(e.plan.Orders); got != want {
+		t.Errorf("the ACME front decided %d orders, want the %d the plan places: a resumed run repeated or lost an order", got, want)
+	}
+	expectTargetState(t, e.admin, e.plan)
+}
+
+// expectTargetState checks the end of the migration: every moved route
+// has a parentRef to its own listener, every listener the plan removes is
+// gone, and every Certificate the plan deletes is gone.
+func expectTargetState(t *testing.T, c client.Client, p *plan.Plan) {
+	t.Helper()
+	ctx := context.Background()
+	for _, s := range p.Steps {
+		switch s.Kind {
+		case plan.StepFlipRoute:
+			route := &gwapiv1.HTTPRoute{}
+			if err := c.Get(ctx, objectKey(s.Route), route); err != nil {
+				t.Fatalf("route %s: %v", s.Route, err)
+			}
+			if !slices.ContainsFunc(route.Spec.ParentRefs, func(r gwapiv1.ParentReference) bool {
+				return r.SectionName != nil && string(*r.SectionName) == s.SectionName
+			}) {
+				t.Errorf("route %s is not on listener %s: parentRefs %v", s.Route, s.SectionName, route.Spec.ParentRefs)
+			}
+		case plan.StepRemoveListener:
+			gw := &gwapiv1.Gateway{}
+			if err := c.Get(ctx, objectKey(s.Gateway), gw); err != nil {
+				t.Fatalf("Gateway %s: %v", s.Gateway, err)
+			}
+			if s.Listener != nil && slices.ContainsFunc(gw.Spec.Listeners, func(l gwapiv1.Listener) bool { return string(l.Name) == s.Listener.Name }) {
+				t.Errorf("Gateway %s still has listener %s", s.Gateway, s.Listener.Name)
+			}
+		case plan.StepDeleteCert:
+			err := c.Get(ctx, objectKey(s.Certificate), &cmapi.Certificate{})
+			if !apierrors.IsNotFound(err) {
+				t.Errorf("Certificate %s: got %v, want it deleted", s.Certificate, err)
+			}
+		}
+	}
+}
+
+func objectKey(namespacedName string) client.ObjectKey {
+	ns, name, _ := strings.Cut(namespacedName, "/")
+	return client.ObjectKey{Namespace: ns, Name: name}
+}
