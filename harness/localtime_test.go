@@ -8,7 +8,7 @@ import (
 )
 
 // Wall time inside a soak or a wait for a step's start stands for scale
-// times as much virtual time; issuance and gates count as they are.
+// times as much virtual time. Issuance and gates count as they are.
 func TestScaledWaitsWeighOnlyScaledWaits(t *testing.T) {
 	t0 := time.Date(2027, 1, 4, 9, 0, 0, 0, time.UTC)
 	s := &scaledWaits{scale: 1440, marks: []waitMark{

@@ -23,9 +23,9 @@ const (
 	// fullKills is how many times the test kills certwave run.
 	fullKills = 20
 	// fullTimeNeeded is an estimate of the test's wall time on 2 shared
-	// cores, with margin: about 2 minutes to open the stack, 6 minutes of
-	// scaled waits, 8 rounds of DNS01 issuance of about 65 s, and the
-	// kills with their Lease expiries.
+	// cores, with margin. Opening the stack takes about 2 minutes, the
+	// scaled waits 6 and 8 rounds of DNS01 issuance about 65 s each, and
+	// each kill adds a Lease expiry.
 	fullTimeNeeded = 40 * time.Minute
 	// fullPhase is the last phase of the plan.
 	fullPhase = 4
@@ -33,8 +33,9 @@ const (
 
 // TestLocalStackFullMigration runs the whole hybrid migration of the
 // reference topology with certwave run --apply against the local stack,
-// with only the RBAC role, and kills the process with SIGKILL 20 times at
-// random moments, each run resuming from the progress the last one saved.
+// with only the RBAC role. It kills the process with SIGKILL 20 times at
+// random moments, and each run resumes from the progress the last one
+// saved.
 // The migration must end in the target state (the wildcard listeners and
 // Certificate gone, every route on its own listener), with every step done
 // once and as many ACME orders at the rate-limit front as the plan places.
