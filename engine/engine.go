@@ -58,9 +58,9 @@ type Options struct {
 	// default the placeholder PLAN.
 	PlanFile string
 	// Stager, when set, makes this a GitOps run: steps that change objects
-	// are staged as manifest edits, and before a step that reads the
-	// cluster the staged edits are committed and the run stops until the
-	// commit is merged and applied (see stager.go).
+	// are staged as manifest edits. Before a step that reads the cluster,
+	// the staged edits are committed, and the run stops until the commit
+	// is merged and applied (see stager.go).
 	Stager Stager
 	// ConvergeTimeout is how long a resumed GitOps run waits for the
 	// cluster to show the merged commit; default 1h.

@@ -357,9 +357,9 @@ func (r *Repo) routeAtOrigin(key string) (match, *yaml.Node, bool) {
 }
 
 // valueAtKeyLine returns the mapping that holds route values at line,
-// searching n's subtree: the value of the key on that line (a chart's
-// route map entry, such as main:), or a mapping that starts on it (a
-// chart's single route: block).
+// searching n's subtree. It is the value of the key on that line (a
+// chart's route map entry, such as main:), or a mapping that starts on it
+// (a chart's single route: block).
 func valueAtKeyLine(n *yaml.Node, line int) *yaml.Node {
 	switch n.Kind {
 	case yaml.MappingNode:
