@@ -217,6 +217,13 @@ func (w *LocalWorld) ClientPaths() []string     { return w.paths }
 // token, for commands such as certwave run.
 func (w *LocalWorld) Kubeconfig() string { return w.stack.Kubeconfig() }
 
+// ACMERootPEM returns the root that signs the certificates of the stack's
+// ACME server, Pebble, which makes a new one at every start: what a probe
+// of a public host must trust in place of Let's Encrypt's roots.
+func (w *LocalWorld) ACMERootPEM(ctx context.Context) ([]byte, error) {
+	return w.stack.ACME().Pebble.IssuerRootPEM(ctx)
+}
+
 // TimeScale divides the plan's waits and the harness's own sleeps.
 func (w *LocalWorld) TimeScale() int { return w.scale }
 

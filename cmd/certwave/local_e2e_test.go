@@ -134,6 +134,9 @@ type localE2E struct {
 	dataPlane *gatewayDataPlane
 	planFile  string
 	plan      *plan.Plan
+	// rootsFile holds Pebble's root, which the probes of public hosts
+	// trust in place of Let's Encrypt's.
+	rootsFile string
 	// migrated is the phase-1 end state of the uninterrupted run.
 	migrated migrationState
 	timings  []timing
@@ -197,6 +200,15 @@ func (e *localE2E) setup(t *testing.T) {
 	e.kubeconfig = filepath.Join(e.dir, "certwave.kubeconfig")
 	writeTokenKubeconfig(t, e.world.Kubeconfig(), token, e.kubeconfig)
 	checkRestricted(t, ctx, e.kubeconfig)
+
+	root, err := e.world.ACMERootPEM(ctx)
+	if err != nil {
+		t.Fatalf("reading Pebble's root: %v", err)
+	}
+	e.rootsFile = filepath.Join(e.dir, "acme-root.pem")
+	if err := os.WriteFile(e.rootsFile, root, 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	// The data plane serves the later stages too, so the whole test owns
 	// it, not this stage.
@@ -410,6 +422,7 @@ func (e *localE2E) runArgs(until string) []string {
 		"--poll-interval", "1s",
 		"--lease-duration", e2eLeaseDuration.String(),
 		"--address", "direct=" + e.dataPlane.Address(),
+		"--roots-file", e.rootsFile,
 		"--log", e.logFile("run"),
 	}
 }
