@@ -7,7 +7,7 @@ SEED      ?= 1
 CERTWAVE_FIXTURES ?= $(abspath ../shared/fixtures)
 export CERTWAVE_FIXTURES
 
-.PHONY: build test simulate bench lint fuzz clean
+.PHONY: build test simulate e2e bench lint fuzz clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/certwave
@@ -24,6 +24,12 @@ test:
 # verdict per scenario plus a Markdown report in reports/.
 simulate: build
 	$(BIN) simulate --world $(WORLD) --seed $(SEED) --suite scenarios --report reports/simulate.md
+
+# The scenarios as sigs.k8s.io/e2e-framework features on WORLD, selected
+# by LABELS (key=value, such as label=smoke or scenario=local-smoke).
+LABELS ?=
+e2e:
+	CERTWAVE_WORLD=$(WORLD) $(GO) test -count=1 -timeout 60m -v ./harness/e2e $(if $(LABELS),-args --labels $(LABELS))
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -1,0 +1,75 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"testing"
+
+	"sigs.k8s.io/e2e-framework/pkg/env"
+	"sigs.k8s.io/e2e-framework/pkg/envconf"
+	"sigs.k8s.io/e2e-framework/pkg/features"
+
+	"github.com/certwave/certwave/harness"
+	"github.com/certwave/certwave/scenarios"
+)
+
+var (
+	testenv env.Environment
+	// world is the harness world the features run on.
+	world = "model"
+)
+
+func TestMain(m *testing.M) {
+	if w := os.Getenv("CERTWAVE_WORLD"); w != "" {
+		world = w
+	}
+	if !slices.Contains(harness.WorldNames, world) {
+		fmt.Fprintf(os.Stderr, "invalid CERTWAVE_WORLD %q: use one of %v\n", world, harness.WorldNames)
+		os.Exit(2)
+	}
+	cfg, err := envconf.NewFromFlags()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e-framework flags: %v\n", err)
+		os.Exit(2)
+	}
+	testenv = env.NewWithConfig(cfg)
+	os.Exit(testenv.Run(m))
+}
+
+// TestScenarios runs every built-in scenario as a feature that assesses
+// its verdict.
+func TestScenarios(t *testing.T) {
+	list, err := scenarios.LoadDir(scenarios.Builtin, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var feats []features.Feature
+	for _, s := range list {
+		b := features.New(s.Name).WithLabel("scenario", s.Name).WithLabel("world", world)
+		for _, l := range s.Labels {
+			b = b.WithLabel("label", l)
+		}
+		feats = append(feats, b.Assess("verdict", assessScenario(s)).Feature())
+	}
+	testenv.Test(t, feats...)
+}
+
+// assessScenario runs s on the world and fails on any verdict but pass;
+// an unsupported scenario is skipped with its reason.
+func assessScenario(s *scenarios.Scenario) features.Func {
+	return func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+		r := harness.Run(ctx, s, harness.Options{World: world, Seed: 1, Fixtures: os.Getenv("CERTWAVE_FIXTURES")})
+		switch r.Verdict {
+		case harness.VerdictPass:
+			t.Logf("%s on %s: %d ACME orders, lowest availability %.4f, %s", s.Name, world, r.ACMEOrders, r.MinAvailability, r.Wall)
+		case harness.VerdictUnsupported:
+			t.Skipf("%s is unsupported on the %s world: %s", s.Name, world, r.Unsupported)
+		default:
+			t.Errorf("%s on %s: %s; failures: %v; replay: certwave simulate --world %s --scenario %s --seed 1",
+				s.Name, world, r.Verdict, r.Failures, world, s.Name)
+		}
+		return ctx
+	}
+}
