@@ -272,12 +272,13 @@ func (e *Engine) convergeTimeout() time.Duration {
 }
 
 // awaitApplied waits until the cluster shows every step of the pending
-// commit, then runs the route gates of its route moves, which could not
-// run before the merge.
+// commit, watching the edited kinds where the world can watch, then runs
+// the route gates of its route moves, which could not run before the
+// merge.
 func (e *Engine) awaitApplied(ctx context.Context, st *runState, step *plan.Step, p *PendingCommit) error {
 	var missing []string
 	deadline := e.clock.Now().Add(e.convergeTimeout())
-	ok, err := e.poll(ctx, st, deadline, func(ctx context.Context) (bool, error) {
+	ok, err := e.waitChanges(ctx, st, deadline, func(ctx context.Context) (bool, error) {
 		missing = missing[:0]
 		for _, id := range p.Steps {
 			s := e.stepByID(id)

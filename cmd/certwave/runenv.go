@@ -113,7 +113,11 @@ func openClusterEnv(ctx context.Context, f *clusterFlags, p *plan.Plan, log *slo
 	if err != nil {
 		return nil, err
 	}
-	w := &clusterWorld{client: c, clock: clock, prober: prober, paths: paths, acme: &orderObserver{client: c}}
+	watcher, err := client.NewWithWatch(cfg, client.Options{Scheme: runScheme()})
+	if err != nil {
+		return nil, fmt.Errorf("connecting to context %s: %w", name, err)
+	}
+	w := &clusterWorld{client: c, watcher: watcher, clock: clock, prober: prober, paths: paths, acme: &orderObserver{client: c}}
 	return &runEnv{
 		world: w, state: retrying, contextName: name, clock: clock, holder: holderIdentity(),
 		live: func(ctx context.Context) (*topology.Inventory, error) { return topology.LoadCluster(ctx, c, name) },
@@ -222,10 +226,12 @@ func certificateRequestReady(cr *cmapi.CertificateRequest) bool {
 // clusterWorld is the engine's World on a real cluster.
 type clusterWorld struct {
 	client client.Client
-	clock  engine.Clock
-	prober engine.Prober
-	paths  []string
-	acme   engine.ACMEObserver
+	// watcher watches the kinds a GitOps commit edits (engine.Watcher).
+	watcher client.WithWatch
+	clock   engine.Clock
+	prober  engine.Prober
+	paths   []string
+	acme    engine.ACMEObserver
 }
 
 func (w *clusterWorld) Client() client.Client     { return w.client }
@@ -233,6 +239,11 @@ func (w *clusterWorld) Clock() engine.Clock       { return w.clock }
 func (w *clusterWorld) Prober() engine.Prober     { return w.prober }
 func (w *clusterWorld) ACME() engine.ACMEObserver { return w.acme }
 func (w *clusterWorld) ClientPaths() []string     { return w.paths }
+
+// Watch implements engine.Watcher.
+func (w *clusterWorld) Watch(ctx context.Context, list client.ObjectList, opts ...client.ListOption) (watch.Interface, error) {
+	return w.watcher.Watch(ctx, list, opts...)
+}
 
 // wallClock is the real clock.
 type wallClock struct{}
