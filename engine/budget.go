@@ -81,6 +81,16 @@ func (e *Engine) checkWaveBudget(ctx context.Context, st *runState, step *plan.S
 	}
 
 	reserve := e.plan.Options.Reserve
+	// available is what each registered domain's bucket holds before the
+	// wave, for the stop's reason: it has refilled since the issuances.
+	available := map[string]int64{}
+	for _, o := range orders {
+		for _, d := range registeredDomains(o.Names) {
+			if _, ok := available[d]; !ok {
+				available[d] = model.Remaining(now, ratelimit.CertificatesPerDomain, d)
+			}
+		}
+	}
 	for i, o := range orders {
 		order := ratelimit.Order{Account: e.plan.Options.ACMEIssuer, Names: o.Names}
 		if !o.Renewal && !model.IsRenewal(now, o.Names) {
@@ -91,9 +101,9 @@ func (e *Engine) checkWaveBudget(ctx context.Context, st *runState, step *plan.S
 				}
 				fromCluster, fromLedger := countDomain(history, d, now.Add(-budgetWindow))
 				reason := fmt.Sprintf("wave %s places %d new orders, and order %d (%s) would leave %d certificates for %s, below the plan's reserve of %d. "+
-					"In the last 7 days %d certificates for %s were issued: %d seen as issued CertificateRequests in the cluster, %d only in certwave's ledger",
+					"Let's Encrypt allows %d more for %s now: %d were issued in the last 7 days (%d seen as issued CertificateRequests in the cluster, %d only in certwave's ledger), and the bucket refills one every %s",
 					waveKey(step), len(orders), i+1, strings.Join(o.Names, ","), left-1, d, reserve,
-					fromCluster+fromLedger, d, fromCluster, fromLedger)
+					available[d], d, fromCluster+fromLedger, fromCluster, fromLedger, strings.TrimSuffix(refillWait(1).Round(time.Minute).String(), "0s"))
 				return e.budgetStop(step, orders, reason, now.Add(refillWait(reserve+1-left))), nil
 			}
 		}

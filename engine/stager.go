@@ -56,8 +56,7 @@ type Commit struct {
 	Hosts       []string
 	Done, Total int
 	// ListenersOnly is set when the commit adds listeners but moves no
-	// route: the routes follow in the next commit, once the listeners'
-	// certificates are Ready.
+	// route.
 	ListenersOnly bool
 	// Rollback describes how to undo the commit.
 	Rollback string
@@ -133,6 +132,28 @@ func (e *Engine) executeSecretChanges(ctx context.Context, st *runState, step *p
 	return nil
 }
 
+// defersToCommit reports whether a GitOps run moves a wait for Ready
+// behind the commit, and records it. Once a host's listener exists, Envoy
+// Gateway's listener isolation stops the wildcard listener from serving
+// the host, so committing the listeners alone would leave the hosts down
+// until a second commit with the route moves is merged. The wave's
+// listeners and route moves are therefore committed together, and the
+// wait for their Certificates runs once the cluster shows the commit.
+func (e *Engine) defersToCommit(st *runState, step *plan.Step) bool {
+	if step.Kind != plan.StepWaitReady {
+		return false
+	}
+	if !slices.ContainsFunc(st.prog.Staged, func(id string) bool {
+		s := e.stepByID(id)
+		return s != nil && s.Kind == plan.StepAddListener
+	}) {
+		return false
+	}
+	st.prog.Staged = append(st.prog.Staged, step.ID)
+	fmt.Fprintf(e.out, "  the wait for Ready runs after the commit of the wave's listeners and route moves\n")
+	return true
+}
+
 // restage stages again the steps a killed run staged but did not commit:
 // the Stager keeps its edits in memory until the commit.
 func (e *Engine) restage(ctx context.Context, st *runState) error {
@@ -140,6 +161,9 @@ func (e *Engine) restage(ctx context.Context, st *runState) error {
 		step := e.stepByID(id)
 		if step == nil {
 			return fmt.Errorf("staged step %s is not in the plan", id)
+		}
+		if !stagesChanges(step.Kind) {
+			continue // a deferred wait, nothing to edit
 		}
 		if err := e.stage(ctx, st, step); err != nil {
 			return err
@@ -313,9 +337,21 @@ func (e *Engine) awaitApplied(ctx context.Context, st *runState, step *plan.Step
 		return &stopSignal{stop: stop}
 	}
 	fmt.Fprintf(e.out, "  the cluster shows %s\n", p.Ref)
-	for _, id := range p.Steps {
-		if s := e.stepByID(id); s != nil && s.Kind == plan.StepFlipRoute {
-			if err := e.routeGate(ctx, st, s); err != nil {
+	// The deferred waits for Ready first, then the route gates.
+	for _, kind := range []plan.StepKind{plan.StepWaitReady, plan.StepFlipRoute} {
+		for _, id := range p.Steps {
+			s := e.stepByID(id)
+			if s == nil || s.Kind != kind {
+				continue
+			}
+			var err error
+			if kind == plan.StepWaitReady {
+				certs, hosts := e.waitTargets(st, s)
+				err = e.waitReady(ctx, st, s, certs, hosts)
+			} else {
+				err = e.routeGate(ctx, st, s)
+			}
+			if err != nil {
 				return err
 			}
 		}

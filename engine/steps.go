@@ -20,6 +20,9 @@ func (e *Engine) execute(ctx context.Context, st *runState, step *plan.Step) err
 		if stagesChanges(step.Kind) {
 			return e.stage(ctx, st, step)
 		}
+		if e.defersToCommit(st, step) {
+			return nil
+		}
 		if err := e.syncGitOps(ctx, st, step); err != nil {
 			return err
 		}

@@ -5,7 +5,9 @@ import (
 	"context"
 	"io"
 	"runtime"
+	"sort"
 	"sync"
+	"time"
 
 	"github.com/certwave/certwave/scenarios"
 )
@@ -61,7 +63,7 @@ func RunSuite(ctx context.Context, list []*scenarios.Scenario, opts Options, pro
 		})
 	}
 	go func() {
-		for i := range list {
+		for _, i := range longestFirst(list) {
 			next <- i
 		}
 		close(next)
@@ -98,4 +100,28 @@ func flushBuffered(dst io.Writer, buffered *bytes.Buffer) {
 	if dst != nil {
 		_, _ = buffered.WriteTo(dst)
 	}
+}
+
+// longestFirst returns the indexes of list, the scenarios likely to take
+// longest first, so that the workers do not end on one long scenario. The
+// estimate is rough: the virtual time a scenario observes after its run,
+// plus a fixed share for a full migration and much more for a GitOps run,
+// which loads its tree after every commit.
+func longestFirst(list []*scenarios.Scenario) []int {
+	cost := func(s *scenarios.Scenario) time.Duration {
+		c := s.Run.ObserveFor.D()
+		if s.Run.Until == "" && !s.Run.PlanOnly {
+			c += 30 * 24 * time.Hour
+		}
+		if s.Run.GitOps != nil {
+			c += 120 * 24 * time.Hour
+		}
+		return c
+	}
+	order := make([]int, len(list))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return cost(list[order[a]]) > cost(list[order[b]]) })
+	return order
 }
