@@ -21,9 +21,12 @@ type Result struct {
 	File     string `json:"file"`
 	World    string `json:"world"`
 	// Suite is the scenario folder, empty for the built-in scenarios.
-	Suite   string `json:"suite,omitempty"`
-	Seed    int64  `json:"seed"`
-	Verdict string `json:"verdict"`
+	Suite string `json:"suite,omitempty"`
+	// PlanFile is set on the rehearsal of a saved plan: the plan file and
+	// the findings accepted, as certwave simulate --plan takes them.
+	PlanFile string `json:"planFile,omitempty"`
+	Seed     int64  `json:"seed"`
+	Verdict  string `json:"verdict"`
 	// Failures lists every expectation that did not hold. Unsupported is
 	// the reason the world cannot rehearse the scenario.
 	Failures    []string `json:"failures,omitempty"`
@@ -40,6 +43,9 @@ type Result struct {
 
 // Replay returns the command that reruns the scenario with the same seed.
 func (r *Result) Replay() string {
+	if r.PlanFile != "" {
+		return fmt.Sprintf("certwave simulate --world %s --plan %s --seed %d", r.World, r.PlanFile, r.Seed)
+	}
 	suite := ""
 	if r.Suite != "" {
 		suite = " --suite " + r.Suite

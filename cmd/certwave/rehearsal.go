@@ -116,6 +116,10 @@ func runSimulatePlan(cmd *cobra.Command, f *simulateFlags) error {
 	if err != nil {
 		return err
 	}
+	res.PlanFile = f.planFile
+	for _, id := range f.accept {
+		res.PlanFile += " --accept-finding " + id
+	}
 	rec := &rehearsalRecord{
 		PlanDigest: digest, PlanFile: f.planFile, Verdict: string(res.Verdict), World: f.world, Seed: res.Seed,
 		RecordedAt: time.Now().UTC(), ACMEOrders: res.ACMEOrders, MinAvailability: res.MinAvailability,
