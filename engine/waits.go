@@ -30,6 +30,15 @@ func (e *Engine) pollEvery(ctx context.Context, st *runState, interval time.Dura
 	if e.running != nil && e.activity.Description != ActivityStartTime && e.activity.Description != ActivitySoak {
 		e.report(e.running, ActivityGate, deadline)
 	}
+	return e.checkUntil(ctx, st, deadline, check, func(left time.Duration) error {
+		return e.clock.Sleep(ctx, min(interval, left))
+	})
+}
+
+// checkUntil checks the stop rules and check, then waits with wait, until
+// check passes, an error occurs or the deadline passes. wait gets the time
+// left before the deadline.
+func (e *Engine) checkUntil(ctx context.Context, st *runState, deadline time.Time, check func(context.Context) (bool, error), wait func(left time.Duration) error) (bool, error) {
 	for {
 		if err := e.observe(ctx, st); err != nil {
 			return false, err
@@ -42,7 +51,7 @@ func (e *Engine) pollEvery(ctx context.Context, st *runState, interval time.Dura
 		if !now.Before(deadline) {
 			return false, nil
 		}
-		if err := e.clock.Sleep(ctx, min(interval, deadline.Sub(now))); err != nil {
+		if err := wait(deadline.Sub(now)); err != nil {
 			return false, err
 		}
 	}

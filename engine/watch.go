@@ -90,26 +90,15 @@ func (e *Engine) waitChanges(ctx context.Context, st *runState, deadline time.Ti
 	if events == nil {
 		return e.poll(ctx, st, deadline, check)
 	}
-	for {
-		if err := e.observe(ctx, st); err != nil {
-			return false, err
-		}
-		ok, err := check(ctx)
-		if err != nil || ok {
-			return ok, err
-		}
-		now := e.clock.Now()
-		if !now.Before(deadline) {
-			return false, nil
-		}
-		timer := time.NewTimer(min(watchFallback, deadline.Sub(now)))
+	return e.checkUntil(ctx, st, deadline, check, func(left time.Duration) error {
+		timer := time.NewTimer(min(watchFallback, left))
+		defer timer.Stop()
 		select {
 		case <-ctx.Done():
-			timer.Stop()
-			return false, ctx.Err()
+			return ctx.Err()
 		case <-events:
 		case <-timer.C:
 		}
-		timer.Stop()
-	}
+		return nil
+	})
 }

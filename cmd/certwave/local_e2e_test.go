@@ -89,21 +89,9 @@ func TestLocalStackRun(t *testing.T) {
 			e2eTimeNeeded, time.Until(deadline).Round(time.Second))
 	}
 
-	dir := t.TempDir()
-	e := &localE2E{t: t, dir: dir}
-	start := time.Now()
-	e.bin = buildCertwave(t, dir)
-	e.record("go build", time.Since(start))
-	start = time.Now()
-	e.world = openLocalStack(t, dir, required)
-	e.record("open the local stack", time.Since(start))
-	e.admin = e.world.Client()
+	e := startLocalE2E(t, required)
 	defer e.logTimings()
-
-	if !t.Run("setup", e.setup) {
-		return
-	}
-	if !t.Run("plan and rehearse", e.planAndRehearse) {
+	if !e.prepare(t) {
 		return
 	}
 	if !t.Run("run phase 0", e.runPhase0) {
@@ -119,6 +107,27 @@ func TestLocalStackRun(t *testing.T) {
 		return
 	}
 	t.Run("kill and resume phase 1", e.killAndResume)
+}
+
+// startLocalE2E builds the certwave binary and opens the local stack.
+func startLocalE2E(t *testing.T, required bool) *localE2E {
+	t.Helper()
+	dir := t.TempDir()
+	e := &localE2E{t: t, dir: dir}
+	start := time.Now()
+	e.bin = buildCertwave(t, dir)
+	e.record("go build", time.Since(start))
+	start = time.Now()
+	e.world = openLocalStack(t, dir, required)
+	e.record("open the local stack", time.Since(start))
+	e.admin = e.world.Client()
+	return e
+}
+
+// prepare runs the setup and the plan-and-rehearse stages and reports
+// whether both passed.
+func (e *localE2E) prepare(t *testing.T) bool {
+	return t.Run("setup", e.setup) && t.Run("plan and rehearse", e.planAndRehearse)
 }
 
 // localE2E is the state TestLocalStackRun's stages share.

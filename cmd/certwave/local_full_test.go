@@ -52,24 +52,11 @@ func TestLocalStackFullMigration(t *testing.T) {
 			fullTimeNeeded, time.Until(deadline).Round(time.Second))
 	}
 
-	dir := t.TempDir()
-	e := &localE2E{t: t, dir: dir}
-	start := time.Now()
-	e.bin = buildCertwave(t, dir)
-	e.record("go build", time.Since(start))
-	start = time.Now()
-	e.world = openLocalStack(t, dir, true)
-	e.record("open the local stack", time.Since(start))
-	e.admin = e.world.Client()
+	e := startLocalE2E(t, true)
 	defer e.logTimings()
-
-	if !t.Run("setup", e.setup) {
-		return
+	if e.prepare(t) {
+		t.Run("migrate with kills", e.migrateWithKills)
 	}
-	if !t.Run("plan and rehearse", e.planAndRehearse) {
-		return
-	}
-	t.Run("migrate with kills", e.migrateWithKills)
 }
 
 // migrateWithKills runs every phase, killing the run fullKills times, then
