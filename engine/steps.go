@@ -184,7 +184,11 @@ func (e *Engine) preflight(ctx context.Context) error {
 			if !slices.Contains(blockers, f.ID) {
 				blockers = append(blockers, f.ID)
 			}
-			objects = append(objects, f.Objects...)
+			for _, o := range f.Objects {
+				if !slices.Contains(objects, o) {
+					objects = append(objects, o)
+				}
+			}
 		}
 	}
 	if len(blockers) > 0 {

@@ -231,7 +231,11 @@ func writePlanTable(w io.Writer, p *plan.Plan) {
 		}
 	}
 	if blockers > 0 {
-		fmt.Fprintf(w, "\n%d blocker findings: the engine stops at preflight until each is fixed or accepted.\n", blockers)
+		noun := "blocker findings"
+		if blockers == 1 {
+			noun = "blocker finding"
+		}
+		fmt.Fprintf(w, "\n%d %s: the engine stops at preflight until each is fixed or accepted (certwave run --accept-finding ID).\n", blockers, noun)
 	}
 }
 
