@@ -166,7 +166,7 @@ func waitCertificatesReady(ctx context.Context, c client.Client, timeout time.Du
 		if time.Now().After(deadline) {
 			return fmt.Errorf("local world: Certificates %s not Ready within %s after start", strings.Join(pending, ", "), timeout)
 		}
-		if err := (wallClock{}).Sleep(ctx, time.Second); err != nil {
+		if err := (engine.WallClock{}).Sleep(ctx, time.Second); err != nil {
 			return err
 		}
 	}
@@ -208,7 +208,7 @@ func (w *LocalWorld) Close() error {
 }
 
 func (w *LocalWorld) Client() client.Client     { return w.c }
-func (w *LocalWorld) Clock() engine.Clock       { return wallClock{} }
+func (w *LocalWorld) Clock() engine.Clock       { return engine.WallClock{} }
 func (w *LocalWorld) Prober() engine.Prober     { return w.mirror.Prober() }
 func (w *LocalWorld) ACME() engine.ACMEObserver { return frontObserver{w} }
 func (w *LocalWorld) ClientPaths() []string     { return w.paths }
@@ -270,25 +270,6 @@ func (w *LocalWorld) Trace() []TraceEvent {
 
 // Unsupported returns why the local world cannot rehearse need.
 func (w *LocalWorld) Unsupported(need string) string { return localUnsupported[need] }
-
-// wallClock is the real clock.
-type wallClock struct{}
-
-func (wallClock) Now() time.Time { return time.Now() }
-
-func (wallClock) Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
 
 // frontObserver reads the ACME events of the engine's ledger from the
 // front's ledger.

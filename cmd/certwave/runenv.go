@@ -9,7 +9,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"time"
 
 	acmev1 "github.com/cert-manager/cert-manager/pkg/apis/acme/v1"
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
@@ -105,7 +104,7 @@ func openClusterEnv(ctx context.Context, f *clusterFlags, p *plan.Plan, log *slo
 	if err != nil {
 		return nil, fmt.Errorf("connecting to context %s: %w", name, err)
 	}
-	clock := wallClock{}
+	clock := engine.WallClock{}
 	retrying := engine.NewRetryingClient(base, engine.RetryPolicy{Clock: clock, Log: log})
 	c := secretMetadataOnly(retrying)
 
@@ -243,22 +242,6 @@ func (w *clusterWorld) ClientPaths() []string     { return w.paths }
 // Watch implements engine.Watcher.
 func (w *clusterWorld) Watch(ctx context.Context, list client.ObjectList, opts ...client.ListOption) (watch.Interface, error) {
 	return w.watcher.Watch(ctx, list, opts...)
-}
-
-// wallClock is the real clock.
-type wallClock struct{}
-
-func (wallClock) Now() time.Time { return time.Now() }
-
-func (wallClock) Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // secretMetadataOnly returns a client that reads and patches Secrets as
