@@ -167,6 +167,9 @@ func refillWait(n int64) time.Duration {
 // remainingWaveOrders returns the planned orders of step and of the steps
 // after it in the same wave that are not done.
 func (e *Engine) remainingWaveOrders(st *runState, step *plan.Step) []plan.PlannedOrder {
+	if !hasOrder(e.plan.Orders, step.ID) {
+		return nil
+	}
 	key := waveKey(step)
 	steps := map[string]bool{}
 	for i := range e.plan.Steps {
@@ -174,9 +177,6 @@ func (e *Engine) remainingWaveOrders(st *runState, step *plan.Step) []plan.Plann
 		if waveKey(s) == key && !st.completed[s.ID] {
 			steps[s.ID] = true
 		}
-	}
-	if !hasOrder(e.plan.Orders, step.ID) {
-		return nil
 	}
 	var out []plan.PlannedOrder
 	for _, o := range e.plan.Orders {

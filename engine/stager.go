@@ -51,8 +51,8 @@ type Commit struct {
 	// step; Number counts the plan's waves with hosts up to this one.
 	Phase, Wave, Number int
 	Steps               []*plan.Step
-	// Hosts are the hosts whose routes the commit moves, Done the hosts
-	// moved once it is applied, Total the plan's hosts.
+	// Hosts are the hosts the commit adds listeners for or moves routes
+	// of. Done counts the hosts moved once it is applied, Total the plan's.
 	Hosts       []string
 	Done, Total int
 	// ListenersOnly is set when the commit adds listeners but moves no
@@ -123,11 +123,9 @@ func (e *Engine) executeSecretChanges(ctx context.Context, st *runState, step *p
 			}
 			continue
 		}
-		if err := e.actuator.Execute(ctx, ch); err != nil {
+		if err := e.executeChange(ctx, step, ch); err != nil {
 			return err
 		}
-		e.log.Info("changed", "step", step.ID, "op", ch.Op, "object", ch.Object())
-		fmt.Fprintf(e.out, "  %s %s: %s\n", ch.Op, ch.Object(), ch.Summary)
 	}
 	return nil
 }
@@ -216,15 +214,19 @@ func (e *Engine) syncGitOps(ctx context.Context, st *runState, step *plan.Step) 
 func (e *Engine) commitOf(st *runState) Commit {
 	c := Commit{Total: len(e.index.hosts)}
 	waves := map[string]bool{}
+	moved := map[string]bool{} // hosts whose routes are moved, this commit's included
 	for i := range e.plan.Steps {
 		s := &e.plan.Steps[i]
 		if s.Kind == plan.StepAddListener {
 			waves[waveKey(s)] = true
 		}
-		if s.Kind == plan.StepFlipRoute && st.completed[s.ID] && !slices.Contains(st.prog.Staged, s.ID) {
-			c.Done++
+		if s.Kind == plan.StepFlipRoute && st.completed[s.ID] {
+			for _, h := range e.routeHosts(s.Route) {
+				moved[h] = true
+			}
 		}
 	}
+	c.Done = len(moved)
 	addsListeners := false
 	for _, id := range st.prog.Staged {
 		s := e.stepByID(id)
@@ -235,7 +237,6 @@ func (e *Engine) commitOf(st *runState) Commit {
 		c.Phase, c.Wave = s.Phase, s.Wave
 		switch s.Kind {
 		case plan.StepFlipRoute:
-			c.Done++
 			for _, h := range e.routeHosts(s.Route) {
 				if !slices.Contains(c.Hosts, h) {
 					c.Hosts = append(c.Hosts, h)
@@ -404,8 +405,11 @@ func (e *Engine) stepApplied(ctx context.Context, s *plan.Step) (bool, string, e
 		}
 	case plan.StepRemoveReflection:
 		crt, err := getObject[cmv1.Certificate](ctx, e.client, s.Certificate)
-		if err != nil || crt == nil {
-			return crt == nil && err == nil, "", err
+		if err != nil {
+			return false, "", err
+		}
+		if crt == nil {
+			return true, "", nil // deleted with its reflection
 		}
 		if t := crt.Spec.SecretTemplate; t != nil {
 			for _, k := range reflectionAnnotations {

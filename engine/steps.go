@@ -32,11 +32,9 @@ func (e *Engine) execute(ctx context.Context, st *runState, step *plan.Step) err
 		return err
 	}
 	for _, ch := range changes {
-		if err := e.actuator.Execute(ctx, ch); err != nil {
+		if err := e.executeChange(ctx, step, ch); err != nil {
 			return err
 		}
-		e.log.Info("changed", "step", step.ID, "op", ch.Op, "object", ch.Object())
-		fmt.Fprintf(e.out, "  %s %s: %s\n", ch.Op, ch.Object(), ch.Summary)
 	}
 	if step.Kind == plan.StepRemoveListener && step.Listener != nil {
 		st.prog.RestoredListeners = slices.DeleteFunc(st.prog.RestoredListeners, func(r RestoredListener) bool {
@@ -44,6 +42,16 @@ func (e *Engine) execute(ctx context.Context, st *runState, step *plan.Step) err
 		})
 	}
 	return e.stepGate(ctx, st, step)
+}
+
+// executeChange makes one change through the actuator and logs it.
+func (e *Engine) executeChange(ctx context.Context, step *plan.Step, ch *Change) error {
+	if err := e.actuator.Execute(ctx, ch); err != nil {
+		return err
+	}
+	e.log.Info("changed", "step", step.ID, "op", ch.Op, "object", ch.Object())
+	fmt.Fprintf(e.out, "  %s %s: %s\n", ch.Op, ch.Object(), ch.Summary)
+	return nil
 }
 
 // stepChanges builds the changes of a step from the plan and the live

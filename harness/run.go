@@ -71,6 +71,8 @@ type run struct {
 	// GitOps run commits to.
 	treeDir string
 	gitops  *gitopsRun
+	// recorder is the world when it wants the engine's activity.
+	recorder activityRecorder
 	// preset is the plan to rehearse as it is, instead of one planned from
 	// the scenario's topology (see RehearsePlan).
 	preset *plan.Plan
@@ -228,6 +230,7 @@ func (r *run) openAndDrive(ctx context.Context) error {
 	r.closer, _ = w.(io.Closer)
 	r.clock = newActionClock(w, r.start, r.scale, r.s.Actions)
 	r.world = &clockedWorld{World: w, clock: r.clock}
+	r.recorder, _ = w.(activityRecorder)
 
 	if r.before, err = r.objectSet(ctx); err != nil {
 		return err
@@ -277,12 +280,8 @@ func (r *run) drive(ctx context.Context) error {
 		}
 		var err error
 		var progress func(engine.Activity)
-		if cw, ok := r.world.(*clockedWorld); ok {
-			if rec, ok := cw.World.(activityRecorder); ok {
-				progress = rec.RecordActivity
-			}
-		} else if rec, ok := r.world.(activityRecorder); ok {
-			progress = rec.RecordActivity
+		if r.recorder != nil {
+			progress = r.recorder.RecordActivity
 		}
 		eng, err = engine.New(r.world, r.plan, engine.Options{
 			Stager:         stager,

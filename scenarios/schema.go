@@ -158,7 +158,7 @@ type RunSpec struct {
 	GitOps *GitOpsRun `yaml:"gitops"`
 }
 
-// GitOpsRun is how a GitOps run's commits reach the world.
+// GitOpsRun is the path of a GitOps run's commits to the world.
 type GitOpsRun struct {
 	// MergeAfter is how long after each commit it is merged and applied.
 	MergeAfter Duration `yaml:"mergeAfter"`
