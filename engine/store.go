@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"time"
 )
@@ -66,11 +67,17 @@ type Store interface {
 	Save(ctx context.Context, p *Progress) error
 }
 
-// MemoryStore keeps progress in memory, as JSON so that what it returns
-// never aliases the engine's state. It is safe for concurrent use.
+// MemoryStore keeps progress in memory. Save keeps a deep copy, so that
+// the engine's later changes never reach what was saved, and Load decodes
+// that copy's JSON encoding, so that a resumed run sees only what a
+// FileStore or ConfigMapStore would have kept. It is safe for concurrent
+// use.
+//
+// Save copies instead of encoding because the engine saves twice per step:
+// encoding the growing ledger each time was a tenth of a model run.
 type MemoryStore struct {
-	mu   sync.Mutex
-	data []byte
+	mu    sync.Mutex
+	saved *Progress
 }
 
 var _ Store = (*MemoryStore)(nil)
@@ -79,11 +86,15 @@ var _ Store = (*MemoryStore)(nil)
 func (s *MemoryStore) Load(context.Context) (*Progress, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.data == nil {
+	if s.saved == nil {
 		return nil, nil
 	}
+	data, err := json.Marshal(s.saved)
+	if err != nil {
+		return nil, fmt.Errorf("encode progress: %w", err)
+	}
 	p := &Progress{}
-	if err := json.Unmarshal(s.data, p); err != nil {
+	if err := json.Unmarshal(data, p); err != nil {
 		return nil, fmt.Errorf("decode progress: %w", err)
 	}
 	return p, nil
@@ -91,12 +102,9 @@ func (s *MemoryStore) Load(context.Context) (*Progress, error) {
 
 // Save implements Store.
 func (s *MemoryStore) Save(_ context.Context, p *Progress) error {
-	data, err := json.Marshal(p)
-	if err != nil {
-		return fmt.Errorf("encode progress: %w", err)
-	}
+	saved := cloneValue(reflect.ValueOf(p)).Interface().(*Progress)
 	s.mu.Lock()
-	s.data = data
+	s.saved = saved
 	s.mu.Unlock()
 	return nil
 }

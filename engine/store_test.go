@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -77,16 +78,51 @@ func TestFileStoreKeepsOldFileOnFailure(t *testing.T) {
 	}
 }
 
-func TestMemoryStoreReturnsCopies(t *testing.T) {
-	store := &MemoryStore{}
+// TestMemoryStoreKeepsWhatWasSaved changes every nested slice, map and
+// pointer of a saved Progress afterwards and checks that Load still
+// returns what was saved, as decoded from JSON.
+func TestMemoryStoreKeepsWhatWasSaved(t *testing.T) {
 	ctx := context.Background()
-	p := sampleProgress()
+	store := &MemoryStore{}
+	p := sampleWithCommit()
 	if err := store.Save(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	p.Completed[0] = "changed"
-	got, _ := store.Load(ctx)
-	if got.Completed[0] != "p0-preflight" {
-		t.Error("MemoryStore shares memory with the saved progress")
+	wantJSON, err := json.Marshal(sampleWithCommit())
+	if err != nil {
+		t.Fatal(err)
 	}
+
+	p.Completed[0] = "changed"
+	p.Completed = append(p.Completed, "appended")
+	p.InFlight.Baseline["revision"] = "9"
+	p.Ledger.Waves[0].Events[0].Names[0] = "changed.example.com"
+	p.Ledger.Waves[0].Orders = 7
+	p.LastStop.Objects[0] = "changed"
+	p.Pending.Steps[0] = "changed"
+	p.RestoredListeners[0].Listener = "changed"
+
+	for range 2 {
+		got, err := store.Load(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gotJSON, err := json.Marshal(got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(gotJSON) != string(wantJSON) {
+			t.Fatalf("Load after changing the saved value:\n got %s\nwant %s", gotJSON, wantJSON)
+		}
+		// A loaded value is the caller's own: changing it does not
+		// change the next Load.
+		got.Completed[0] = "changed by the caller"
+	}
+}
+
+func sampleWithCommit() *Progress {
+	p := sampleProgress()
+	p.Pending = &PendingCommit{Ref: "certwave/p1", Steps: []string{"p1-a"}, At: testStart}
+	p.RestoredListeners = []RestoredListener{{Gateway: "network/internal", Listener: "https-blog"}}
+	return p
 }
