@@ -58,23 +58,25 @@ func (w *World) clientPathNames() []string {
 	return names
 }
 
-// carries reports whether a client path carries host: a direct path
-// carries every host (of its Gateway when it names one), a fixed-SNI path
-// the hosts matching its patterns, or every host of its Gateway when it
-// lists none.
+// carries reports whether a client path carries host. A path that names
+// a Gateway carries only the hosts whose DNS record points at that
+// Gateway: clients reach a tunnel in front of the external Gateway only
+// for the hostnames published through it, even when its ingress rules
+// match every subdomain. A fixed-SNI path that lists hostnames also
+// requires a match. A direct path without a Gateway carries every host.
 func (w *World) carries(cp topology.ClientPath, host string) bool {
-	if cp.Kind == topology.ClientPathFixedSNI && len(cp.Hostnames) > 0 {
-		for _, pattern := range cp.Hostnames {
-			if topology.HostnameMatches(pattern, host) {
-				return true
-			}
-		}
+	if cp.Gateway != "" && w.avail.gatewayOf(host) != cp.Gateway {
 		return false
 	}
-	if cp.Gateway == "" {
+	if cp.Kind != topology.ClientPathFixedSNI || len(cp.Hostnames) == 0 {
 		return true
 	}
-	return w.avail.gatewayOf(host) == cp.Gateway
+	for _, pattern := range cp.Hostnames {
+		if topology.HostnameMatches(pattern, host) {
+			return true
+		}
+	}
+	return false
 }
 
 // probe evaluates one path and host on the current data plane.
