@@ -162,7 +162,7 @@ func (a *analysis) shimFindings() []Finding {
 			case shimBadConfig, shimSilentSkip:
 				out = append(out, skippedListenerFinding(g, e))
 			case shimCreate:
-				if f, ok := shimCreateFinding(g, e); ok {
+				if f, ok := shimCreateFinding(g, e, a.inv.CertManager); ok {
 					out = append(out, f)
 				}
 			}
@@ -180,14 +180,17 @@ func skippedListenerFinding(g *gatewayPlan, e shimEffect) Finding {
 	}
 	if e.action == shimSilentSkip {
 		f.Summary = fmt.Sprintf("The shim skips listener %s of Gateway %s (%s) without an event.", listener, g.key, e.reason)
-		f.Mechanism = "cert-manager v1.21.2 never issues for TLS passthrough listeners or listeners named in " + annotationIgnoreTLSListeners + ", and records no event for them."
+		f.Mechanism = "cert-manager never issues for TLS passthrough listeners (without an event from v1.18) or for listeners named in " +
+			annotationIgnoreTLSListeners + " (read from v1.21)."
 		f.Fix = "Nothing to change: the plan neither migrates nor removes this listener."
 		return f
 	}
 	f.Severity = SeverityWarning
 	f.Summary = fmt.Sprintf("The shim skips listener %s of Gateway %s (%s) with a Warning BadConfig event.", listener, g.key, e.reason)
-	f.Mechanism = "cert-manager v1.21.2 validates each HTTPS and TLS listener before it creates a Certificate; a listener without hostname, without certificateRefs or with a certificateRef " +
-		"in another namespace is skipped with the event \"Skipped a listener block\"."
+	// The validation is the same in v1.17.1 and v1.21.2
+	// (validateGatewayListenerBlock in pkg/controller/certificate-shim/sync.go).
+	f.Mechanism = "cert-manager validates each HTTPS and TLS listener before it creates a Certificate; a listener without hostname, without certificateRefs, with a certificateRef " +
+		"in another namespace or (before v1.18) in TLS passthrough mode is skipped with the event \"Skipped a listener block\"."
 	f.Fix = "Nothing to change for the migration: the listeners the plan adds have hostnames and Secrets in the Gateway's namespace."
 	if strings.Contains(e.reason, "no hostname") {
 		f.Mechanism += " Annotating this Gateway therefore creates no Certificate, so the phase-0 shim test can only look for that event: " +
@@ -198,10 +201,24 @@ func skippedListenerFinding(g *gatewayPlan, e shimEffect) Finding {
 	return f
 }
 
+// annotateEarlier returns how to annotate a Gateway with a mirrored listener
+// before phase 4 on the inventory's cert-manager release.
+func annotateEarlier(cm topology.CertManager) string {
+	if cm.ShimReadsIgnoreListeners() {
+		return "To annotate earlier, first list the mirrored listener in " + annotationIgnoreTLSListeners + "."
+	}
+	version := cm.Version
+	if version == "" {
+		version = "of unknown version"
+	}
+	return fmt.Sprintf("Listing the mirrored listener in %s would not help: cert-manager reads it from v1.21.0, and this cluster's cert-manager is %s.",
+		annotationIgnoreTLSListeners, version)
+}
+
 // shimCreateFinding reports what annotating an unsafe Gateway would do.
 // Creations into another Certificate's Secret are two-writers findings
 // (twoWriterFindings reports them).
-func shimCreateFinding(g *gatewayPlan, e shimEffect) (Finding, bool) {
+func shimCreateFinding(g *gatewayPlan, e shimEffect, cm topology.CertManager) (Finding, bool) {
 	ns, name, _ := strings.Cut(e.secret, "/")
 	certificate := topology.ObjectRef{Kind: "Certificate", Namespace: ns, Name: name}.String()
 	secret := topology.ObjectRef{Kind: "Secret", Namespace: ns, Name: name}.String()
@@ -219,7 +236,7 @@ func shimCreateFinding(g *gatewayPlan, e shimEffect) (Finding, bool) {
 				"The mirror carries no cert-manager annotations, so cert-manager takes it for a certificate from another issuer (IncorrectIssuer) and places one ACME order nobody planned. " +
 				"Reflector then overwrites the mirror with the source's data on every change of the source, and each overwrite makes cert-manager issue again.",
 			Fix: "Do not annotate this Gateway in phase 0. The plan moves its hosts in phase 4: it creates a Certificate per host first, adds each listener once its Certificate is Ready, " +
-				"and removes the mirrored listener last. To annotate earlier, first list the mirrored listener in " + annotationIgnoreTLSListeners + " (cert-manager v1.21.2 has it).",
+				"and removes the mirrored listener last. " + annotateEarlier(cm),
 		}, true
 	case len(e.writers) > 0:
 		return Finding{}, false

@@ -40,7 +40,7 @@ func (a *analysis) renewalCadence(acmeHosts int) Finding {
 		Objects:  []string{o.ACMEIssuer},
 		Summary: fmt.Sprintf("Certificates from %s (profile %s) issued on %s are valid %s and renewed on day %.1f, so the %d ACME hosts need about %.2f renewal orders a day.",
 			o.ACMEIssuer, o.Profile, o.Start.Format(time.DateOnly), days(lifetime), every.Hours()/24, acmeHosts, float64(acmeHosts)/(every.Hours()/24)),
-		Mechanism: "cert-manager (v1.21.2, pkg/util/pki/renewaltime.go) renews at notAfter - renewBefore of the issued certificate, and at two thirds of the real lifetime " +
+		Mechanism: "cert-manager (pkg/util/pki/renewaltime.go, the same from v1.17 to v1.21) renews at notAfter - renewBefore of the issued certificate, and at two thirds of the real lifetime " +
 			"when renewBefore is unset or not shorter than that lifetime. Let's Encrypt sets the lifetime from the profile and ignores the requested duration.",
 		Fix: "Nothing to do unless the cadence is a surprise; renewals are exempt from the per-domain and new-order limits but count towards the duplicate-certificate limit.",
 	}

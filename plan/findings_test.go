@@ -74,6 +74,16 @@ func TestFindingMirroredSecretGateway(t *testing.T) {
 	if !strings.Contains(f.Mechanism, "IncorrectIssuer") {
 		t.Errorf("mechanism does not explain IncorrectIssuer: %s", f.Mechanism)
 	}
+	if !strings.Contains(f.Fix, "first list the mirrored listener in cert-manager.io/ignore-tls-listeners") {
+		t.Errorf("fix on v1.21.2 does not offer ignore-tls-listeners: %s", f.Fix)
+	}
+	// cert-manager reads ignore-tls-listeners from v1.21.0 only.
+	old := mirroredInventory()
+	old.CertManager.Version = "v1.17.1"
+	f = requireFinding(t, Preflight(old, testOptions()), FindingMirroredSecretGateway)
+	if !strings.Contains(f.Fix, "would not help") || !strings.Contains(f.Fix, "v1.17.1") {
+		t.Errorf("fix on v1.17.1 offers ignore-tls-listeners: %s", f.Fix)
+	}
 
 	if got := findingsWith(Preflight(cleanInventory(), testOptions()), FindingMirroredSecretGateway); len(got) != 0 {
 		t.Errorf("fired on the clean inventory: %v", got)
@@ -140,6 +150,38 @@ func TestFindingShimSkippedListener(t *testing.T) {
 		f := requireFinding(t, Preflight(inv, testOptions()), FindingShimSkippedListener)
 		if f.Severity != SeverityInfo || !strings.Contains(f.Summary, "without an event") {
 			t.Errorf("finding = %s %s", f.Severity, f.Summary)
+		}
+	})
+	// Before v1.18 the shim validates a passthrough listener like any
+	// other and rejects its mode with a BadConfig event.
+	t.Run("passthrough before v1.18", func(t *testing.T) {
+		inv := cleanInventory()
+		inv.CertManager.Version = "v1.17.1"
+		inv.Gateways[0].Listeners = append(inv.Gateways[0].Listeners, topology.Listener{
+			Name: "tls-passthrough", Port: 8443, Protocol: topology.ProtocolTLS, Hostname: "db.example.com", TLSMode: topology.TLSModePassthrough,
+		})
+		f := requireFinding(t, Preflight(inv, testOptions()), FindingShimSkippedListener)
+		if f.Severity != SeverityWarning || !strings.Contains(f.Summary, "BadConfig") {
+			t.Errorf("finding = %s %s", f.Severity, f.Summary)
+		}
+	})
+	t.Run("ignore-tls-listeners by version", func(t *testing.T) {
+		for _, c := range []struct {
+			version  string
+			fires    bool
+			severity Severity
+		}{{"v1.21.2", true, SeverityInfo}, {"v1.20.0", false, ""}} {
+			inv := cleanInventory()
+			inv.CertManager.Version = c.version
+			inv.Gateways[0].Annotations = map[string]string{annotationIgnoreTLSListeners: "https"}
+			got := findingsWith(Preflight(inv, testOptions()), FindingShimSkippedListener)
+			if fires := len(got) > 0; fires != c.fires {
+				t.Errorf("cert-manager %s: skipped-listener finding fired = %t, want %t (%v)", c.version, fires, c.fires, got)
+				continue
+			}
+			if c.fires && got[0].Severity != c.severity {
+				t.Errorf("cert-manager %s: severity %s, want %s", c.version, got[0].Severity, c.severity)
+			}
 		}
 	})
 	t.Run("clean", func(t *testing.T) {

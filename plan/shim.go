@@ -8,8 +8,8 @@ import (
 )
 
 // annotationIgnoreTLSListeners is the Gateway annotation that makes the
-// shim skip the listeners it names (comma-separated), present in
-// cert-manager v1.21.2 (pkg/apis/certmanager/v1/types.go).
+// shim skip the listeners it names (comma-separated), from cert-manager
+// v1.21.0 (pkg/apis/certmanager/v1/types.go).
 const annotationIgnoreTLSListeners = "cert-manager.io/ignore-tls-listeners"
 
 // shimAction is the reaction of cert-manager's gateway-shim to one listener,
@@ -54,13 +54,17 @@ type shimEffect struct {
 
 // shimEffects predicts what annotating gw does, listener by listener, as
 // handleGatewayAPIListeners and buildCertificates in cert-manager v1.21.2
-// (pkg/controller/certificate-shim/sync.go) decide it. Only HTTPS and TLS
-// listeners are considered; results are sorted by listener and Secret.
+// (pkg/controller/certificate-shim/sync.go) decide it, with the rules of
+// the inventory's cert-manager release for passthrough listeners and
+// ignore-tls-listeners. Only HTTPS and TLS listeners are considered;
+// results are sorted by listener and Secret.
 func shimEffects(inv *topology.Inventory, gw *topology.Gateway) []shimEffect {
 	ignored := map[string]bool{}
-	for _, name := range strings.Split(gw.Annotations[annotationIgnoreTLSListeners], ",") {
-		if name = strings.TrimSpace(name); name != "" {
-			ignored[name] = true
+	if inv.CertManager.ShimReadsIgnoreListeners() {
+		for _, name := range strings.Split(gw.Annotations[annotationIgnoreTLSListeners], ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				ignored[name] = true
+			}
 		}
 	}
 
@@ -72,8 +76,11 @@ func shimEffects(inv *topology.Inventory, gw *topology.Gateway) []shimEffect {
 			continue
 		}
 		switch {
-		case l.TLSMode == topology.TLSModePassthrough:
+		case l.TLSMode == topology.TLSModePassthrough && inv.CertManager.ShimSkipsPassthrough():
 			out = append(out, shimEffect{action: shimSilentSkip, listeners: []string{l.Name}, reason: "TLS passthrough"})
+			continue
+		case l.TLSMode == topology.TLSModePassthrough:
+			out = append(out, shimEffect{action: shimBadConfig, listeners: []string{l.Name}, reason: "TLS passthrough, which releases before v1.18 reject"})
 			continue
 		case ignored[l.Name]:
 			out = append(out, shimEffect{action: shimSilentSkip, listeners: []string{l.Name}, reason: "listed in " + annotationIgnoreTLSListeners})

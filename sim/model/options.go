@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/certwave/certwave/topology"
 )
 
 // Options are the knobs of a model world. The zero value of every field
@@ -140,6 +142,12 @@ type rules struct {
 	// rotateKeys is the default privateKey.rotationPolicy Always, the
 	// default from cert-manager v1.18 (Never before).
 	rotateKeys bool
+	// shimSkipsPassthrough is true from cert-manager v1.18, whose shim
+	// skips TLS passthrough listeners without an event; earlier ones
+	// reject them with BadConfig. shimReadsIgnoreListeners is true from
+	// v1.21, which added cert-manager.io/ignore-tls-listeners.
+	shimSkipsPassthrough     bool
+	shimReadsIgnoreListeners bool
 	// gatewayAPISetting names the controller setting that enables the
 	// gateway-shim: config.enableGatewayAPI (v1.15 to v1.20) or
 	// config.gatewayAPI.enabled (v1.21).
@@ -210,6 +218,8 @@ func (o *Options) rules() (rules, error) {
 		envoyGatewayMinor:                 eg,
 		acmeProfiles:                      cm >= 18,
 		rotateKeys:                        cm >= 18,
+		shimSkipsPassthrough:              cm >= topology.ShimSkipsPassthroughMinor,
+		shimReadsIgnoreListeners:          cm >= topology.ShimIgnoreListenersMinor,
 		gatewayAPISetting:                 "config.enableGatewayAPI",
 		routeAcceptedWithoutReadyListener: eg >= 9,
 		listenerIsolation:                 eg >= 2,

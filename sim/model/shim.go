@@ -219,7 +219,10 @@ func (w *World) desiredCertificates(gw *gwapiv1.Gateway, issuerRef cmmeta.Issuer
 		if l.Protocol != gwapiv1.HTTPSProtocolType && l.Protocol != gwapiv1.TLSProtocolType {
 			continue
 		}
-		if listenerTLSMode(l) == gwapiv1.TLSModePassthrough || ignoredListener(gw.Annotations, string(l.Name)) {
+		if listenerTLSMode(l) == gwapiv1.TLSModePassthrough && w.rules.shimSkipsPassthrough {
+			continue
+		}
+		if w.rules.shimReadsIgnoreListeners && ignoredListener(gw.Annotations, string(l.Name)) {
 			continue
 		}
 		if errs := validateListener(field.NewPath("spec", "listeners").Index(i), l, gw.Namespace); len(errs) > 0 {
