@@ -57,6 +57,11 @@ type Options struct {
 	// PlanFile is the plan's path, used in the commands a Stop suggests;
 	// default the placeholder PLAN.
 	PlanFile string
+	// ResumeCommand is the command line that resumes this run, with the
+	// flags it was started with, for the Next of a Stop. Default:
+	// certwave run --plan PlanFile --resume, which leaves out the context,
+	// GitOps and other flags.
+	ResumeCommand string
 	// Stager, when set, makes this a GitOps run: steps that change objects
 	// are staged as manifest edits. Before a step that reads the cluster,
 	// the staged edits are committed, and the run stops until the commit
@@ -110,6 +115,12 @@ type Engine struct {
 	// at that read.
 	certificates        *cmv1.CertificateList
 	certificatesVersion string
+	// settledVersion is the certificatesVersion at which certificateRules
+	// last found every Certificate settled and nothing to report, and
+	// settledUntil the earliest notAfter of those Certificates: until then
+	// an unchanged list gives the same result.
+	settledVersion string
+	settledUntil   time.Time
 }
 
 // runState is the state of one Run or Rollback call.

@@ -71,13 +71,22 @@ func (e *Engine) certificateRules(ctx context.Context, st *runState) ([]observat
 		return nil, false, err
 	}
 	now := e.clock.Now()
+	if e.certificatesVersion != "" && e.certificatesVersion == e.settledVersion && now.Before(e.settledUntil) {
+		return nil, true, nil
+	}
 	var obs []observation
 	var stuck []string
 	settled := true
+	// until is the earliest notAfter: a settled Certificate turns
+	// unsettled only through a write or by expiring.
+	until := farFuture
 	for i := range list.Items {
 		c := &list.Items[i]
 		key := c.Namespace + "/" + c.Name
 		s := certificateState(c, now)
+		if c.Status.NotAfter != nil && c.Status.NotAfter.Time.Before(until) {
+			until = c.Status.NotAfter.Time
+		}
 		if s.pendingSince.IsZero() {
 			// Without a creation or transition time, pending counts from
 			// when this run first saw the Certificate.
@@ -114,8 +123,15 @@ func (e *Engine) certificateRules(ctx context.Context, st *runState) ([]observat
 			reason: fmt.Sprintf("%d Certificates are failing or pending longer than %s (at most %d allowed)", len(stuck), e.readyTimeout(nil), maxStuckCertificates),
 		})
 	}
+	e.settledVersion = ""
+	if settled && len(obs) == 0 {
+		e.settledVersion, e.settledUntil = e.certificatesVersion, until
+	}
 	return obs, settled, nil
 }
+
+// farFuture bounds a search for the earliest time.
+var farFuture = time.Date(9999, time.December, 31, 0, 0, 0, 0, time.UTC)
 
 // listVersioner is implemented by clients that track their writes without
 // a request to the API server. ListVersion returns a value that changes

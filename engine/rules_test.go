@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -238,5 +239,59 @@ func TestRetryRuleWindow(t *testing.T) {
 	st.prog.Ledger.Waves[2].Retried = true
 	if obs := e.retryRule(st); len(obs) != 1 {
 		t.Errorf("retry rule did not fire for two retried waves in 7 days")
+	}
+}
+
+// versionedClient reports a list version that changes only when bumped,
+// as the model world's client reports its writes.
+type versionedClient struct {
+	client.Client
+	version int
+}
+
+func (c *versionedClient) ListVersion(string) string { return fmt.Sprint(c.version) }
+
+type versionedWorld struct {
+	*testWorld
+	c *versionedClient
+}
+
+func (w versionedWorld) Client() client.Client { return w.c }
+
+// certificateRules reuses its last result while the Certificates are
+// unchanged, but a Ready Certificate that expires is unsettled again
+// without any write.
+func TestSettledCertificatesExpireWithoutWrite(t *testing.T) {
+	w := newTestWorld(t, testObjects()...)
+	ctx := context.Background()
+	vc := &versionedClient{Client: w.client}
+	certs := &cmv1.CertificateList{}
+	if err := vc.List(ctx, certs); err != nil {
+		t.Fatal(err)
+	}
+	if len(certs.Items) == 0 {
+		t.Fatal("the test world has no Certificate")
+	}
+	expiry := testStart.Add(time.Hour)
+	for i := range certs.Items {
+		c := &certs.Items[i]
+		c.Status.Conditions = []cmv1.CertificateCondition{{Type: cmv1.CertificateConditionReady, Status: cmmeta.ConditionTrue}}
+		c.Status.NotAfter = &metav1.Time{Time: expiry}
+		if err := vc.Status().Update(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e, err := New(versionedWorld{testWorld: w, c: vc}, testPlan(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &runState{prog: &Progress{}, completed: map[string]bool{}}
+
+	if obs, settled, err := e.certificateRules(ctx, st); err != nil || !settled || len(obs) != 0 {
+		t.Fatalf("before expiry: settled %t, observations %v, err %v; want settled and none", settled, obs, err)
+	}
+	w.clock.now = expiry.Add(time.Minute)
+	if _, settled, err := e.certificateRules(ctx, st); err != nil || settled {
+		t.Errorf("after expiry with no write: settled %t, err %v; want unsettled", settled, err)
 	}
 }

@@ -200,8 +200,8 @@ func (e *Engine) syncGitOps(ctx context.Context, st *runState, step *plan.Step) 
 		Reason:  fmt.Sprintf("committed %d steps as %s; the cluster changes once the commit is merged and applied", len(st.prog.Pending.Steps), ref),
 		Objects: e.stagedObjects(st.prog.Pending.Steps),
 		At:      e.clock.Now(),
-		Next: fmt.Sprintf("merge %s, let Flux or Argo apply it, then certwave run --plan %s --gitops DIR --apply --resume (it waits up to %s for the cluster to show the commit)",
-			ref, e.planFile(), e.convergeTimeout()),
+		Next: fmt.Sprintf("merge %s, let Flux or Argo apply it, then %s (it waits up to %s for the cluster to show the commit)",
+			ref, e.resumeCommand(), e.convergeTimeout()),
 		Keys: []string{RuleGitOpsMerge + "|" + ref},
 	}
 	if step != nil {
@@ -330,7 +330,7 @@ func (e *Engine) awaitApplied(ctx context.Context, st *runState, step *plan.Step
 				len(missing), len(p.Steps), p.Ref, e.convergeTimeout(), strings.Join(missing, "; ")),
 			Objects: e.stagedObjects(p.Steps),
 			At:      e.clock.Now(),
-			Next:    fmt.Sprintf("check that %s is merged and that Flux or Argo applied it (flux get kustomizations), then certwave run --plan %s --gitops DIR --apply --resume", p.Ref, e.planFile()),
+			Next:    fmt.Sprintf("check that %s is merged and that Flux or Argo applied it (flux get kustomizations), then %s", p.Ref, e.resumeCommand()),
 		}
 		if step != nil {
 			stop.Step = step.ID

@@ -113,7 +113,7 @@ func (e *Engine) newStop(obs []observation, acknowledged []string) *Stop {
 
 // nextCommand suggests what the operator runs after a stop of rule.
 func (e *Engine) nextCommand(rule string) string {
-	resume := fmt.Sprintf("certwave run --plan %s --resume", e.planFile())
+	resume := e.resumeCommand()
 	rollback := fmt.Sprintf("certwave rollback --plan %s --phase %d", e.planFile(), e.currentPhase())
 	switch rule {
 	case RuleRateLimited:
@@ -125,6 +125,18 @@ func (e *Engine) nextCommand(rule string) string {
 	default:
 		return "inspect the objects, then " + resume + " or " + rollback
 	}
+}
+
+// resumeCommand returns Options.ResumeCommand, or a generic command
+// without the run's other flags.
+func (e *Engine) resumeCommand() string {
+	if e.opts.ResumeCommand != "" {
+		return e.opts.ResumeCommand
+	}
+	if e.opts.Stager != nil {
+		return fmt.Sprintf("certwave run --plan %s --gitops DIR --apply --resume", e.planFile())
+	}
+	return fmt.Sprintf("certwave run --plan %s --resume", e.planFile())
 }
 
 func (e *Engine) planFile() string {

@@ -84,10 +84,13 @@ annotations, writes the private CA's issuers and Certificate beside the
 ACME ClusterIssuer, removes the wildcard listener and Certificate) and,
 before a step that needs the cluster to show the edits, commits them on a
 new branch and stops (rule gitops-merge) for an operator to merge it. A
-wave takes two commits: its listeners, then its routes once the
-listeners' certificates are Ready, because a route on a listener without
-its certificate is down. The next run waits up to --converge-timeout for
-Flux or Argo to apply the commit, checks the moved routes and goes on.
+wave is one commit: its listeners and its route moves together, because
+once a host has its own listener the wildcard listener stops serving it
+(listener isolation), so listeners merged alone would leave the hosts
+down until the route moves are merged too. The next run waits up to
+--converge-timeout for Flux or Argo to apply the commit, then for the
+wave's certificates, checks the moved routes and goes on. The stop prints
+the command that resumes, with the flags this run was given.
 
 Soaks and wave gaps are real time: hours and days. Without --until or
 --next-wave, run keeps going until the plan ends or a stop rule fires.
@@ -264,6 +267,7 @@ func executeRun(ctx context.Context, cmd *cobra.Command, f *runFlags, env *runEn
 		NextWave:       f.nextWave,
 		AcceptFindings: f.accept,
 		PlanFile:       f.planFile,
+		ResumeCommand:  resumeCommand(cmd),
 		PollInterval:   f.pollInterval,
 		StopAfterStep: func(id string) bool {
 			if display != nil {
