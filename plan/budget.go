@@ -102,6 +102,13 @@ func projectBudget(orders []PlannedOrder, opts Options, end time.Time) ([]Budget
 	breach := run.hard
 	if breach != nil {
 		breach.Detail += fmt.Sprintf(" %d of the %d planned orders are refused.", run.refused, len(orders))
+		if run.refused > 1 && breach.Limit == string(ratelimit.CertificatesPerDomain) && opts.LimitModel != LimitModelSlidingWindow {
+			// An estimate: the token bucket returns one certificate per
+			// refill interval, and nothing else issues meanwhile.
+			all := breach.Until.Add(time.Duration(run.refused-1) * run.perTok)
+			breach.Detail += fmt.Sprintf(" Placed one per refill (every %s), the last of them fits from about %s.",
+				formatDuration(run.perTok), all.Format(time.RFC3339))
+		}
 	}
 	if breach == nil {
 		breach = run.reserve

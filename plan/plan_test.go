@@ -374,6 +374,11 @@ func TestFlagDayForced(t *testing.T) {
 	if !strings.Contains(p.Breach.Detail, "refused") {
 		t.Errorf("detail = %s", p.Breach.Detail)
 	}
+	// The refused orders fit one per refill interval after Until.
+	want := p.Breach.Until.Add(time.Duration(refused-1) * limitOf(ratelimit.CertificatesPerDomain).Per)
+	if !strings.Contains(p.Breach.Detail, "the last of them fits from about "+want.Format(time.RFC3339)) {
+		t.Errorf("detail does not say when all %d refused orders fit (%s): %s", refused, want.Format(time.RFC3339), p.Breach.Detail)
+	}
 }
 
 func TestReserveBreach(t *testing.T) {
