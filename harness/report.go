@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -39,6 +40,17 @@ type Result struct {
 	VirtualDuration time.Duration `json:"virtualDuration"`
 	Wall            time.Duration `json:"wall"`
 	Stop            string        `json:"stop,omitempty"`
+}
+
+// MarshalJSON writes the durations as Go duration strings ("132h0m0s")
+// rather than nanoseconds.
+func (r Result) MarshalJSON() ([]byte, error) {
+	type plain Result
+	return json.Marshal(struct {
+		plain
+		VirtualDuration string `json:"virtualDuration"`
+		Wall            string `json:"wall"`
+	}{plain(r), r.VirtualDuration.String(), r.Wall.String()})
 }
 
 // Replay returns the command that reruns the scenario with the same seed.
