@@ -295,3 +295,15 @@ func TestSettledCertificatesExpireWithoutWrite(t *testing.T) {
 		t.Errorf("after expiry with no write: settled %t, err %v; want unsettled", settled, err)
 	}
 }
+
+func TestJoinReasonsCountsTheRest(t *testing.T) {
+	reasons := []string{"a failed", "b failed", "c failed", "d failed", "e failed"}
+	got := joinReasons(reasons)
+	want := "a failed; b failed; c failed; and 2 more like these (the stop's objects name them all)"
+	if got != want {
+		t.Errorf("joinReasons = %q, want %q", got, want)
+	}
+	if got := joinReasons(reasons[:3]); got != "a failed; b failed; c failed" {
+		t.Errorf("joinReasons of three = %q", got)
+	}
+}

@@ -286,7 +286,7 @@ func (e *Engine) waitReady(ctx context.Context, st *runState, step *plan.Step, c
 	if err != nil || ok {
 		return err
 	}
-	reason := fmt.Sprintf("not ready after %s: %s", e.readyTimeout(step), strings.Join(pending, "; "))
+	reason := fmt.Sprintf("not ready after %s: %s", e.readyTimeout(step), joinReasons(pending))
 	if len(notReady) > maxStuckCertificates {
 		// More than the cluster-wide maximum stuck at once points at a
 		// systemic cause (a slow or unreachable ACME server), which the

@@ -106,9 +106,23 @@ func (e *Engine) newStop(obs []observation, acknowledged []string) *Stop {
 			reasons = append(reasons, o.reason)
 		}
 	}
-	stop.Reason = strings.Join(reasons, "; ")
+	stop.Reason = joinReasons(reasons)
 	stop.Next = e.nextCommand(rule)
 	return stop
+}
+
+// maxListedReasons is how many reasons a stop spells out; the stop's
+// objects still name every object involved.
+const maxListedReasons = 3
+
+// joinReasons joins reasons with semicolons, spelling out at most
+// maxListedReasons of them and counting the rest.
+func joinReasons(reasons []string) string {
+	if len(reasons) <= maxListedReasons {
+		return strings.Join(reasons, "; ")
+	}
+	return fmt.Sprintf("%s; and %d more like these (the stop's objects name them all)",
+		strings.Join(reasons[:maxListedReasons], "; "), len(reasons)-maxListedReasons)
 }
 
 // nextCommand suggests what the operator runs after a stop of rule.
