@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"reflect"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -100,7 +101,13 @@ func (a *ServerSideApply) Execute(ctx context.Context, c *Change) error {
 		if c.ForceOwnership {
 			opts = append(opts, client.ForceOwnership)
 		}
-		err = a.client.Apply(ctx, c.Config, opts...)
+		// A client decodes the API server's response into the
+		// configuration it applies, and the listener configurations of a
+		// rollback's two Gateway changes are shared: the response to the
+		// first rewrote the second's listeners by position. Applying a
+		// copy keeps every Change as it was built.
+		cfg := cloneValue(reflect.ValueOf(c.Config)).Interface().(runtime.ApplyConfiguration)
+		err = a.client.Apply(ctx, cfg, opts...)
 	case OpPatch:
 		obj := newObject(a.client.Scheme(), c.GVK)
 		obj.SetNamespace(c.Namespace)

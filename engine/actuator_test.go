@@ -7,8 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gwac "sigs.k8s.io/gateway-api/applyconfiguration/apis/v1"
 
 	"github.com/certwave/certwave/plan"
 )
@@ -178,5 +180,39 @@ func TestAddsParentRefOnLaterFlips(t *testing.T) {
 	}
 	if !e.addsParentRef(&p.Steps[1]) {
 		t.Error("later flip without fromSection moves, want an added parentRef")
+	}
+}
+
+// respondingClient decodes a fixed API server response into every
+// configuration it applies, as controller-runtime's client does with the
+// real response.
+type respondingClient struct {
+	client.Client
+	response string
+}
+
+func (c respondingClient) Apply(_ context.Context, obj runtime.ApplyConfiguration, _ ...client.ApplyOption) error {
+	return json.Unmarshal([]byte(c.response), obj)
+}
+
+// Executing a change leaves its configuration as built: the response
+// decoded into shared listener configurations once moved another listener's
+// hostname onto http in a phase-4 rollback.
+func TestApplyLeavesChangeConfigUnchanged(t *testing.T) {
+	w := newTestWorld(t, testObjects()...)
+	auth := gwac.Listener().WithName("https-auth").WithHostname("auth.example.com").WithPort(443)
+	cfg := gwac.Gateway("external", "network").WithSpec(gwac.GatewaySpec().WithListeners(auth))
+	ch := &Change{Op: OpApply, GVK: gvkGateway, Namespace: "network", Name: "external", Config: cfg}
+	a := NewServerSideApply(respondingClient{Client: w.client,
+		response: `{"spec":{"listeners":[{"name":"http","port":80},{"name":"https-auth","hostname":"auth.example.com","port":443}]}}`})
+
+	if err := a.Execute(context.Background(), ch); err != nil {
+		t.Fatal(err)
+	}
+	if got := *auth.Name; got != "https-auth" {
+		t.Errorf("the change's listener is now named %s, want https-auth", got)
+	}
+	if n := len(cfg.Spec.Listeners); n != 1 {
+		t.Errorf("the change's configuration has %d listeners after the apply, want 1", n)
 	}
 }

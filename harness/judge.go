@@ -70,6 +70,7 @@ func (r *run) judge(ctx context.Context) []string {
 		}
 	}
 	fails = append(fails, r.judgeUnreachable(ctx)...)
+	fails = append(fails, r.judgeListeners(ctx)...)
 
 	days := r.end.Sub(r.start).Hours() / 24
 	if e.MaxDays != nil && days > *e.MaxDays {
