@@ -21,32 +21,25 @@ type dataplane struct {
 	// hostGateways are, per exact route hostname, the Gateways (namespace/
 	// name, sorted) with a route for it: where DNS points.
 	hostGateways map[string][]string
-	// tls caches, per Gateway, its terminating listeners on httpsPort
-	// and the programmed ones among them. serve fills it.
-	tls map[string]*servingListeners
+	// tls caches, per Gateway, its programmed terminating listeners on
+	// httpsPort. serve fills it.
+	tls map[string][]*listenerState
 }
 
-// servingListeners are a Gateway's terminating listeners on httpsPort.
-type servingListeners struct {
-	onPort, programmed []*listenerState
-}
-
-// listenersOf returns gs's terminating listeners on httpsPort.
-func (p *dataplane) listenersOf(gs *gatewayState) *servingListeners {
+// servingListeners returns gs's programmed terminating listeners on
+// httpsPort.
+func (p *dataplane) servingListeners(gs *gatewayState) []*listenerState {
 	if sl, ok := p.tls[gs.key]; ok {
 		return sl
 	}
-	sl := &servingListeners{}
+	sl := []*listenerState{}
 	for _, ls := range gs.listeners {
-		if ls.port == httpsPort && ls.terminates {
-			sl.onPort = append(sl.onPort, ls)
-			if ls.programmed {
-				sl.programmed = append(sl.programmed, ls)
-			}
+		if ls.port == httpsPort && ls.terminates && ls.programmed {
+			sl = append(sl, ls)
 		}
 	}
 	if p.tls == nil {
-		p.tls = map[string]*servingListeners{}
+		p.tls = map[string][]*listenerState{}
 	}
 	p.tls[gs.key] = sl
 	return sl
@@ -99,8 +92,12 @@ func (w *World) rebuildDataplane() {
 }
 
 // serve returns what a client gets from gateway for host with the given
-// SNI at now.
-func (p *dataplane) serve(gateway, sni, host string, now time.Time, isolation bool) engine.ProbeResult {
+// SNI at now. Envoy picks the filter chain of the programmed listener
+// that matches the SNI best, then routes host with the routes bound to
+// that listener only: each HTTPS listener has its own route
+// configuration (httpsListenerFilterChainName in Envoy Gateway's
+// internal/xds/translator/listener.go, v1.9.1).
+func (p *dataplane) serve(gateway, sni, host string, now time.Time) engine.ProbeResult {
 	res := engine.ProbeResult{Host: host}
 	gs := p.gateways[gateway]
 	if gs == nil {
@@ -108,8 +105,7 @@ func (p *dataplane) serve(gateway, sni, host string, now time.Time, isolation bo
 		return res
 	}
 
-	sl := p.listenersOf(gs)
-	onPort, programmed := sl.onPort, sl.programmed
+	programmed := p.servingListeners(gs)
 	if len(programmed) == 0 {
 		res.Outcome, res.Detail = engine.OutcomeRefused, fmt.Sprintf("Gateway %s has no programmed TLS listener on port %d", gateway, httpsPort)
 		return res
@@ -134,14 +130,12 @@ func (p *dataplane) serve(gateway, sni, host string, now time.Time, isolation bo
 	}
 
 	if !routesHost(sel, host) {
-		res.Outcome, res.Detail = engine.OutcomeNotFound, fmt.Sprintf("listener %s has no route for %s", sel.name, host)
-		return res
-	}
-	if isolation {
-		if other := isolatingListener(onPort, sel, host); other != nil {
-			res.Outcome, res.Detail = engine.OutcomeNotFound, fmt.Sprintf("listener %s does not serve %s: listener %s (hostname %s) claims it", sel.name, host, other.name, other.hostname)
-			return res
+		res.Outcome = engine.OutcomeNotFound
+		res.Detail = fmt.Sprintf("listener %s has no route for %s", sel.name, host)
+		if other := sel.claimed[strings.ToLower(host)]; other != nil {
+			res.Detail = fmt.Sprintf("listener %s does not serve %s: listener %s (hostname %s) claims it", sel.name, host, other.name, other.hostname)
 		}
+		return res
 	}
 	res.Outcome = engine.OutcomeServed
 	return res
@@ -183,29 +177,20 @@ func moreSpecific(a, b string) bool {
 	return len(a) > len(b)
 }
 
-// routesHost reports whether a route bound to the listener matches host.
+// routesHost reports whether a route bound to the listener serves host
+// on it.
 func routesHost(ls *listenerState, host string) bool {
 	if !topology.HostnameMatches(ls.hostname, host) {
 		return false
 	}
-	for _, rh := range ls.routeHosts {
-		if topology.HostnameMatches(rh, host) {
-			return true
+	for _, b := range ls.routes {
+		for _, h := range b.hosts {
+			if topology.HostnameMatches(h, host) {
+				return true
+			}
 		}
 	}
 	return false
-}
-
-// isolatingListener returns another listener of the port whose hostname
-// matches host and is more specific than sel's, programmed or not: with
-// listener isolation (Envoy Gateway 1.2+) sel then stops serving host.
-func isolatingListener(onPort []*listenerState, sel *listenerState, host string) *listenerState {
-	for _, ls := range onPort {
-		if ls != sel && ls.hostname != "" && topology.HostnameMatches(ls.hostname, host) && moreSpecific(ls.hostname, sel.hostname) {
-			return ls
-		}
-	}
-	return nil
 }
 
 // earliestExpiry returns the first notAfter after now among the served

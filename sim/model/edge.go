@@ -3,12 +3,12 @@ package model
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
-
-	"github.com/certwave/certwave/topology"
 )
 
 // The edge model follows Envoy Gateway's Gateway API translation: listener
@@ -22,27 +22,41 @@ const (
 )
 
 // edgeKinds are the kinds the edge model reads.
-var edgeKinds = []string{"Gateway", "HTTPRoute", "GatewayClass", "Secret"}
+var edgeKinds = []string{"Gateway", "HTTPRoute", "GatewayClass", "Secret", "ReferenceGrant"}
 
 // listenerState is the controller's view of one listener.
 type listenerState struct {
 	name       string
+	spec       gwapiv1.Listener
 	hostname   string // empty matches every host
 	port       int32
 	protocol   gwapiv1.ProtocolType
 	terminates bool // HTTPS, or TLS in Terminate mode
-	conflicted bool
-	// resolved is ResolvedRefs; reason and message explain a False.
-	resolved               bool
-	refReason, refMessage  string
-	programmed             bool
-	cert                   *keyPair // the first valid certificate
-	certNames              []string // SANs of every valid certificate
-	overlapReason, overlap string
-	attached               int32
-	// routeHosts are the hostnames of the routes bound to the listener; an
-	// empty string is a route without hostnames.
-	routeHosts []string
+	// conditions are the listener's status conditions in the order Envoy
+	// Gateway sets them; see setCondition.
+	conditions []metav1.Condition
+	// specValid: the listener passed the checks of its own spec, so it
+	// takes part in the conflict checks.
+	specValid          bool
+	protocolConflicted bool
+	supportedKinds     []gwapiv1.RouteGroupKind
+	programmed         bool
+	cert               *keyPair // the first valid certificate
+	certNames          []string // SANs of every valid certificate
+	attached           int32
+	// routes are the routes bound to the listener, with the hostnames
+	// they serve on it.
+	routes []boundRoute
+	// claimed maps a route hostname the listener does not serve because
+	// another listener of its port names it to that listener.
+	claimed map[string]*listenerState
+}
+
+// boundRoute is a route bound to a listener and the hostnames it serves
+// there.
+type boundRoute struct {
+	route *routeState
+	hosts []string
 }
 
 // gatewayState is one Gateway of a class the model serves.
@@ -60,7 +74,13 @@ type parentState struct {
 	gateway         *gatewayState
 	accepted        bool
 	reason, message string
-	listeners       []*listenerState
+	// allowed are the listeners the parentRef selects that allow the
+	// route; listeners are those among them the route binds to.
+	allowed   []*listenerState
+	listeners []*listenerState
+	// overlap lists the routes whose rules overlap this route's on one of
+	// the allowed listeners (RouteRulesOverlap), empty when none.
+	overlap []string
 }
 
 // routeState is one HTTPRoute and its parents.
@@ -77,8 +97,9 @@ type edge struct {
 	routes   []*routeState
 }
 
-// computeEdge reads Gateway classes, Gateways, HTTPRoutes and the
-// certificate Secrets, and decides listener readiness and route binding.
+// computeEdge reads Gateway classes, Gateways, HTTPRoutes,
+// ReferenceGrants and the certificate Secrets, and decides listener
+// readiness and route binding.
 func (w *World) computeEdge() (*edge, error) {
 	ctx := context.Background()
 	// The lists share their items with the client's cache. The edge and
@@ -100,6 +121,10 @@ func (w *World) computeEdge() (*edge, error) {
 	if err := w.listShared(ctx, &routes); err != nil {
 		return nil, fmt.Errorf("list HTTPRoutes: %w", err)
 	}
+	var grants gwapiv1.ReferenceGrantList
+	if err := w.listShared(ctx, &grants); err != nil {
+		return nil, fmt.Errorf("list ReferenceGrants: %w", err)
+	}
 
 	e := &edge{gateways: map[string]*gatewayState{}}
 	for i := range gateways.Items {
@@ -109,7 +134,7 @@ func (w *World) computeEdge() (*edge, error) {
 			continue
 		}
 		gs := &gatewayState{key: gw.Namespace + "/" + gw.Name, gw: gw, controller: ctrl}
-		w.computeListeners(gs)
+		w.computeListeners(gs, grants.Items)
 		e.gateways[gs.key] = gs
 		e.order = append(e.order, gs.key)
 	}
@@ -121,143 +146,20 @@ func (w *World) computeEdge() (*edge, error) {
 	for i := range routes.Items {
 		e.routes = append(e.routes, w.bindRoute(e, &routes.Items[i]))
 	}
+	if w.rules.routeRulesOverlap {
+		markRouteRulesOverlap(e)
+	}
 	return e, nil
 }
 
-// computeListeners decides conflicts, certificate references, programming
-// and overlapping TLS for a Gateway's listeners.
-func (w *World) computeListeners(gs *gatewayState) {
-	seen := map[string]bool{}
-	for _, l := range gs.gw.Spec.Listeners {
-		ls := &listenerState{name: string(l.Name), port: int32(l.Port), protocol: l.Protocol}
-		if l.Hostname != nil {
-			ls.hostname = strings.ToLower(string(*l.Hostname))
-		}
-		ls.terminates = l.Protocol == gwapiv1.HTTPSProtocolType ||
-			(l.Protocol == gwapiv1.TLSProtocolType && listenerTLSMode(l) == gwapiv1.TLSModeTerminate)
-		id := fmt.Sprintf("%d/%s/%s", ls.port, ls.protocol, ls.hostname)
-		ls.conflicted = seen[id]
-		seen[id] = true
-		ls.resolved = true
-		if ls.terminates {
-			w.resolveCertificates(gs.gw, l, ls)
-		}
-		ls.programmed = ls.resolved && !ls.conflicted
-		gs.listeners = append(gs.listeners, ls)
-	}
-	if w.rules.overlappingTLS {
-		markOverlaps(gs.listeners)
-	}
-}
-
-// resolveCertificates checks a terminating listener's certificateRefs.
-//
-// NOTE: ReferenceGrant is not modelled, so a certificateRef to another
-// namespace is always RefNotPermitted.
-func (w *World) resolveCertificates(gw *gwapiv1.Gateway, l gwapiv1.Listener, ls *listenerState) {
-	if l.TLS == nil || len(l.TLS.CertificateRefs) == 0 {
-		ls.resolved, ls.refReason = false, string(gwapiv1.ListenerReasonInvalidCertificateRef)
-		ls.refMessage = "Listener must have at least 1 TLS certificate ref"
-		return
-	}
-	for _, ref := range l.TLS.CertificateRefs {
-		ns := gw.Namespace
-		if ref.Namespace != nil && string(*ref.Namespace) != "" {
-			ns = string(*ref.Namespace)
-		}
-		key := ns + "/" + string(ref.Name)
-		if ns != gw.Namespace {
-			ls.resolved, ls.refReason = false, string(gwapiv1.ListenerReasonRefNotPermitted)
-			ls.refMessage = fmt.Sprintf("Certificate ref to secret %s not permitted by any ReferenceGrant.", key)
-			return
-		}
-		s := w.peekSecret(ns, string(ref.Name))
-		if s == nil {
-			ls.resolved, ls.refReason = false, string(gwapiv1.ListenerReasonInvalidCertificateRef)
-			ls.refMessage = fmt.Sprintf("Secret %s does not exist.", key)
-			return
-		}
-		pair, _, err := w.secretKeyPair(s)
-		if err != nil {
-			ls.resolved, ls.refReason = false, string(gwapiv1.ListenerReasonInvalidCertificateRef)
-			ls.refMessage = fmt.Sprintf("Secret %s must contain valid tls.crt and tls.key: %v.", key, err)
-			return
-		}
-		if ls.cert == nil {
-			ls.cert = pair
-		}
-		ls.certNames = append(ls.certNames, pair.cert.DNSNames...)
-	}
-}
-
-// markOverlaps sets OverlappingTLSConfig on HTTPS listeners of one port
-// whose hostnames or certificate SANs overlap, pairing them as Envoy
-// Gateway's checkOverlappingTLSConfig does: each listener joins at most
-// one pair, and a certificate overlap wins over a hostname overlap.
-func markOverlaps(listeners []*listenerState) {
-	var https []*listenerState
-	for _, l := range listeners {
-		if l.protocol == gwapiv1.HTTPSProtocolType {
-			https = append(https, l)
-		}
-	}
-	pair := func(overlaps func(a, b *listenerState) (string, bool), reason string) {
-		marked := make([]bool, len(https))
-		for i := range https {
-			if marked[i] {
-				continue
-			}
-			for j := i + 1; j < len(https); j++ {
-				if marked[j] || https[i].port != https[j].port {
-					continue
-				}
-				if detail, ok := overlaps(https[i], https[j]); ok {
-					marked[i], marked[j] = true, true
-					https[i].overlapReason, https[i].overlap = reason, detail+" in listener "+https[j].name
-					https[j].overlapReason, https[j].overlap = reason, detail+" in listener "+https[i].name
-					break
-				}
-			}
-		}
-	}
-	pair(func(a, b *listenerState) (string, bool) {
-		if hostnamesOverlap(a.hostname, b.hostname) {
-			return fmt.Sprintf("The hostname %q overlaps with the hostname %q", a.hostname, b.hostname), true
-		}
-		return "", false
-	}, string(gwapiv1.ListenerReasonOverlappingHostnames))
-	pair(func(a, b *listenerState) (string, bool) {
-		for _, x := range a.certNames {
-			for _, y := range b.certNames {
-				if x != "" && y != "" && hostnamesOverlap(x, y) {
-					return fmt.Sprintf("The certificate SAN %s overlaps with the certificate SAN %s", x, y), true
-				}
-			}
-		}
-		return "", false
-	}, string(gwapiv1.ListenerReasonOverlappingCertificates))
-}
-
-// hostnamesOverlap is Envoy Gateway's areOverlappingHostnames: an empty
-// hostname overlaps everything, and a wildcard covers exactly one more
-// label.
-func hostnamesOverlap(a, b string) bool {
-	if a == "" || b == "" {
-		return true
-	}
-	return wildcardCoversOneLabel(a, b) || wildcardCoversOneLabel(b, a)
-}
-
-func wildcardCoversOneLabel(host, pattern string) bool {
-	if strings.HasPrefix(pattern, "*") && !strings.HasPrefix(host, "*") {
-		prefix, ok := strings.CutSuffix(host, pattern[1:])
-		return ok && !strings.Contains(prefix, ".")
-	}
-	return host == pattern
-}
-
 // bindRoute decides each parentRef of a route: the listeners it binds to
-// and its Accepted condition.
+// and its Accepted condition, as Envoy Gateway's
+// processAllowedListenersForParentRefs and
+// processHTTPRouteParentRefListener do (internal/gatewayapi/route.go,
+// v1.8.0 and v1.9.1). A parentRef selects the listeners its sectionName
+// and port name. Those that allow the route's kind and namespace are
+// allowed. The route binds to each allowed listener where it keeps a
+// hostname (computeHosts), whether that listener is programmed or not.
 func (w *World) bindRoute(e *edge, r *gwapiv1.HTTPRoute) *routeState {
 	rs := &routeState{key: r.Namespace + "/" + r.Name, route: r}
 	for _, ref := range r.Spec.ParentRefs {
@@ -274,50 +176,46 @@ func (w *World) bindRoute(e *edge, r *gwapiv1.HTTPRoute) *routeState {
 		}
 		ps := &parentState{ref: ref, gateway: gs}
 		rs.parents = append(rs.parents, ps)
-		var matched, allowed []*listenerState
-		for i, ls := range gs.listeners {
+		var selected []*listenerState
+		for _, ls := range gs.listeners {
 			if ref.SectionName != nil && string(*ref.SectionName) != ls.name {
 				continue
 			}
 			if ref.Port != nil && int32(*ref.Port) != ls.port {
 				continue
 			}
-			matched = append(matched, ls)
-			if ls.protocol != gwapiv1.HTTPProtocolType && ls.protocol != gwapiv1.HTTPSProtocolType {
-				continue
-			}
-			if !namespaceAllowed(gs.gw.Spec.Listeners[i], gs.gw.Namespace, r.Namespace) {
-				continue
-			}
-			allowed = append(allowed, ls)
-		}
-		for _, ls := range allowed {
-			if routeMatchesListener(r, ls.hostname) {
-				ps.listeners = append(ps.listeners, ls)
+			selected = append(selected, ls)
+			if ls.allowsKind("HTTPRoute") && namespaceAllowed(ls.spec, gs.gw.Namespace, r.Namespace) {
+				ps.allowed = append(ps.allowed, ls)
 			}
 		}
 		switch {
-		case len(matched) == 0:
+		case len(selected) == 0:
 			ps.reason, ps.message = string(gwapiv1.RouteReasonNoMatchingParent), "No listeners match this parent ref"
-		case len(allowed) == 0:
+			continue
+		case len(ps.allowed) == 0:
 			ps.reason, ps.message = string(gwapiv1.RouteReasonNotAllowedByListeners), "No listeners included by this parent ref allowed this attachment."
-		case len(ps.listeners) == 0:
-			ps.reason, ps.message = string(gwapiv1.RouteReasonNoMatchingListenerHostname), "There were no hostname intersections between the HTTPRoute and this parent ref's Listener(s)."
-		case !anyProgrammed(ps.listeners) && !w.rules.routeAcceptedWithoutReadyListener:
+			continue
+		case !anyProgrammed(ps.allowed) && !w.rules.routeAcceptedWithoutReadyListener:
+			// Envoy Gateway 1.8 (processAllowedListenersForParentRefs):
+			// no allowed listener is ready. The route still binds below.
 			ps.reason, ps.message = "NoReadyListeners", "There are no ready listeners for this parent ref"
-			ps.listeners = nil
 		default:
 			ps.accepted = true
 			ps.reason, ps.message = string(gwapiv1.RouteReasonAccepted), "Route is accepted"
 		}
-		for _, ls := range ps.listeners {
+		for _, ls := range ps.allowed {
+			hosts := w.computeHosts(r, ls, gs)
+			if len(hosts) == 0 {
+				continue
+			}
 			ls.attached++
-			if len(r.Spec.Hostnames) == 0 {
-				ls.routeHosts = append(ls.routeHosts, "")
-			}
-			for _, h := range r.Spec.Hostnames {
-				ls.routeHosts = append(ls.routeHosts, strings.ToLower(string(h)))
-			}
+			ps.listeners = append(ps.listeners, ls)
+			ls.routes = append(ls.routes, boundRoute{route: rs, hosts: hosts})
+		}
+		if len(ps.listeners) == 0 {
+			ps.accepted = false
+			ps.reason, ps.message = string(gwapiv1.RouteReasonNoMatchingListenerHostname), "There were no hostname intersections between the HTTPRoute and this parent ref's Listener(s)."
 		}
 	}
 	return rs
@@ -343,21 +241,84 @@ func namespaceAllowed(l gwapiv1.Listener, gatewayNS, routeNS string) bool {
 	return from != gwapiv1.NamespacesFromSame || gatewayNS == routeNS
 }
 
-// routeMatchesListener reports whether any route hostname intersects the
-// listener hostname (a route without hostnames matches every listener).
-func routeMatchesListener(r *gwapiv1.HTTPRoute, listenerHost string) bool {
-	if len(r.Spec.Hostnames) == 0 || listenerHost == "" {
-		return true
+// computeHosts returns the hostnames a route serves on a listener, as
+// Envoy Gateway's computeHosts does (internal/gatewayapi/helpers.go,
+// v1.8.0 and v1.9.1). They are the intersections of the route's hostnames
+// with the listener's hostname. A route without hostnames serves the
+// listener's hostname, or "*" when the listener has none.
+//
+// With listener isolation (Envoy Gateway 1.2+), a hostname that another
+// listener of the same port names exactly is dropped, whether that
+// listener is programmed or not, and recorded in ls.claimed. This is
+// what isolates a per-host listener from a wildcard listener: a route
+// that keeps grafana.example.com on the wildcard listener while a
+// listener for grafana.example.com exists binds nothing there.
+func (w *World) computeHosts(r *gwapiv1.HTTPRoute, ls *listenerState, gs *gatewayState) []string {
+	if len(r.Spec.Hostnames) == 0 {
+		if ls.hostname != "" {
+			return []string{ls.hostname}
+		}
+		return []string{"*"}
+	}
+
+	var hosts []string
+	add := func(h string) {
+		if !slices.Contains(hosts, h) {
+			hosts = append(hosts, h)
+		}
 	}
 	for _, h := range r.Spec.Hostnames {
 		rh := strings.ToLower(string(h))
-		if topology.HostnameMatches(listenerHost, rh) || topology.HostnameMatches(rh, listenerHost) {
-			return true
-		}
-		if strings.HasPrefix(rh, "*.") && strings.HasPrefix(listenerHost, "*.") &&
-			(strings.HasSuffix(rh, listenerHost[1:]) || strings.HasSuffix(listenerHost, rh[1:])) {
-			return true
+		lh := ls.hostname
+		switch {
+		case lh == "" || lh == rh:
+			add(rh)
+		case strings.HasPrefix(lh, "*") && strings.HasPrefix(rh, "*"):
+			if wildcardMatches(rh, lh) {
+				add(lh)
+			}
+			if wildcardMatches(lh, rh) {
+				add(rh)
+			}
+		case strings.HasPrefix(lh, "*"):
+			if wildcardMatches(lh, rh) {
+				add(rh)
+			}
+		case strings.HasPrefix(rh, "*"):
+			if wildcardMatches(rh, lh) {
+				add(lh)
+			}
 		}
 	}
-	return false
+
+	if w.rules.listenerIsolation {
+		for _, other := range gs.listeners {
+			if other == ls || other.port != ls.port || other.hostname == "" {
+				continue
+			}
+			i := slices.Index(hosts, other.hostname)
+			if i < 0 {
+				continue
+			}
+			hosts = slices.Delete(hosts, i, i+1)
+			if ls.claimed == nil {
+				ls.claimed = map[string]*listenerState{}
+			}
+			ls.claimed[other.hostname] = other
+		}
+	}
+	sort.Strings(hosts)
+	return hosts
+}
+
+// wildcardMatches is Envoy Gateway's wildcardHostnameMatchesHostname: a
+// wildcard covers one or more labels of a hostname, and a wildcard
+// hostname with a longer suffix.
+func wildcardMatches(wildcard, hostname string) bool {
+	suffix := strings.TrimPrefix(wildcard, "*")
+	if !strings.HasPrefix(hostname, "*") {
+		return strings.HasSuffix(hostname, suffix) && len(hostname) > len(suffix)
+	}
+	remaining, ok := strings.CutSuffix(strings.TrimPrefix(hostname, "*"), suffix)
+	return ok && strings.HasPrefix(remaining, ".")
 }

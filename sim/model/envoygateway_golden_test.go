@@ -22,78 +22,13 @@ import (
 // envoygateway-goldens` rewrites the goldens with Envoy Gateway v1.9.1.
 const envoyGatewayCases = "testdata/envoygateway"
 
-// Reasons of the known differences. The Envoy Gateway function names refer
-// to internal/gatewayapi in github.com/envoyproxy/gateway v1.9.1.
-const (
-	reasonRouteRulesOverlap = "the model does not write RouteRulesOverlap, which checkRouteOverlaps sets on routes with the same hostname and matches on one listener"
-	reasonHostnameClaimed   = "computeHosts drops route hostnames that another listener on the same port names exactly, so this listener does not bind them, but the model binds them and isolates hostnames only in the data plane"
-	reasonOverlapChain      = "checkOverlappingHostnames and checkOverlappingCertificates keep pairing the first listener with every later overlapping one, but markOverlaps stops after the first pair"
-	reasonOverlapInvalid    = "Envoy Gateway leaves listeners with an invalid condition out of the overlap checks, but markOverlaps includes listeners whose Secret is missing"
-	reasonNoReferenceGrant  = "the model has no ReferenceGrant kind, so a certificateRef to another namespace is always RefNotPermitted"
-	reasonAcceptedOmitted   = "validateListenerConditions sets Accepted=True only on a listener without conditions or whose only condition is ResolvedRefs InvalidCertificateRef or PartiallyInvalidCertificateRef, but the model always writes Accepted=True"
-	reasonHostnameConflict  = "Envoy Gateway reports HostnameConflict for an HTTPS and a TLS listener with one port and hostname, but the model's conflict key includes the protocol"
-	reasonProtocolConflict  = "Envoy Gateway reports ProtocolConflict for HTTP and HTTPS listeners on one port, but the model has no protocol conflict"
-	reasonCertificateExpiry = "Envoy Gateway rejects a certificate outside its validity at translation time (validateCertBlock), but the model does not check validity for listeners"
-	reasonSecretType        = "Envoy Gateway requires Secret type kubernetes.io/tls, but the model reads tls.crt and tls.key of a Secret of any type"
-	reasonPartiallyInvalid  = "Envoy Gateway programs a listener with its valid certificateRefs and reports PartiallyInvalidCertificateRef, but the model fails the listener at the first invalid ref"
-)
-
 // knownEnvoyGatewayDifferences lists where the gateway model disagrees with
 // Envoy Gateway v1.9.1, keyed by "case: object field" (the case folder and
 // golden.Difference.ID), with the reason. Any difference not listed fails
-// the test, and so does a listed one that no longer occurs.
-var knownEnvoyGatewayDifferences = map[string]string{
-	"allowed-routes-all: HTTPRoute apps/app parent infra/edge#https-app RouteRulesOverlap":        reasonRouteRulesOverlap,
-	"allowed-routes-all: HTTPRoute infra/app-local parent infra/edge#https-app RouteRulesOverlap": reasonRouteRulesOverlap,
-
-	"broken-specific-next-to-wildcard: Gateway infra/edge listener https attachedRoutes":               reasonHostnameClaimed,
-	"broken-specific-next-to-wildcard: HTTPRoute apps/grafana-old parent infra/edge#https Accepted":    reasonHostnameClaimed,
-	"broken-specific-next-to-wildcard: Gateway infra/edge listener https OverlappingTLSConfig":         reasonOverlapInvalid,
-	"broken-specific-next-to-wildcard: Gateway infra/edge listener https-grafana OverlappingTLSConfig": reasonOverlapInvalid,
-
-	"cross-namespace-secret-with-grant: Gateway infra/edge listener https-app Programmed":   reasonNoReferenceGrant,
-	"cross-namespace-secret-with-grant: Gateway infra/edge listener https-app ResolvedRefs": reasonNoReferenceGrant,
-
-	"cross-namespace-secret-without-grant: Gateway infra/edge listener https-app Accepted": reasonAcceptedOmitted,
-
-	"duplicate-hostname: Gateway infra/edge listener https-app Conflicted":     reasonHostnameConflict,
-	"duplicate-hostname: Gateway infra/edge listener https-app Programmed":     reasonHostnameConflict,
-	"duplicate-hostname: Gateway infra/edge listener https-app Accepted":       reasonAcceptedOmitted,
-	"duplicate-hostname: Gateway infra/edge listener https-app attachedRoutes": reasonHostnameClaimed,
-	"duplicate-hostname: Gateway infra/edge listener tls-app Conflicted":       reasonHostnameConflict,
-	"duplicate-hostname: Gateway infra/edge listener tls-app Programmed":       reasonHostnameConflict,
-	"duplicate-hostname: Gateway infra/edge listener tls-app Accepted":         reasonAcceptedOmitted,
-	"duplicate-hostname: HTTPRoute apps/app parent infra/edge Accepted":        reasonHostnameClaimed,
-
-	"expired-certificate: Gateway infra/edge listener https-app Programmed":   reasonCertificateExpiry,
-	"expired-certificate: Gateway infra/edge listener https-app ResolvedRefs": reasonCertificateExpiry,
-
-	"http-and-https-listeners: HTTPRoute apps/app parent infra/edge RouteRulesOverlap":               reasonRouteRulesOverlap,
-	"http-and-https-listeners: HTTPRoute apps/app-redirect parent infra/edge#http RouteRulesOverlap": reasonRouteRulesOverlap,
-
-	"no-section-name: Gateway infra/edge listener https attachedRoutes":           reasonHostnameClaimed,
-	"no-section-name: Gateway infra/edge listener https-api OverlappingTLSConfig": reasonOverlapChain,
-
-	"overlapping-hostnames: Gateway infra/edge listener https-b OverlappingTLSConfig": reasonOverlapChain,
-
-	"partially-invalid-certificate-refs: Gateway infra/edge listener https-app Programmed":   reasonPartiallyInvalid,
-	"partially-invalid-certificate-refs: Gateway infra/edge listener https-app ResolvedRefs": reasonPartiallyInvalid,
-
-	"protocol-conflict: Gateway infra/edge listener http-443 Conflicted":  reasonProtocolConflict,
-	"protocol-conflict: Gateway infra/edge listener http-443 Programmed":  reasonProtocolConflict,
-	"protocol-conflict: Gateway infra/edge listener http-443 Accepted":    reasonAcceptedOmitted,
-	"protocol-conflict: Gateway infra/edge listener https-app Conflicted": reasonProtocolConflict,
-	"protocol-conflict: Gateway infra/edge listener https-app Programmed": reasonProtocolConflict,
-	"protocol-conflict: Gateway infra/edge listener https-app Accepted":   reasonAcceptedOmitted,
-
-	"secret-opaque-type: Gateway infra/edge listener https-app Programmed":   reasonSecretType,
-	"secret-opaque-type: Gateway infra/edge listener https-app ResolvedRefs": reasonSecretType,
-
-	"shared-wildcard-secret: Gateway infra/edge listener https-c OverlappingTLSConfig": reasonOverlapChain,
-
-	"wildcard-and-specific-listener: Gateway infra/edge listener https attachedRoutes":                reasonHostnameClaimed,
-	"wildcard-and-specific-listener: HTTPRoute apps/app-on-wildcard parent infra/edge#https Accepted": reasonHostnameClaimed,
-}
+// the test, and so does a listed one that no longer occurs. The model
+// agrees on every case now. A new entry needs a reason that names the
+// Envoy Gateway function the model does not follow.
+var knownEnvoyGatewayDifferences = map[string]string{}
 
 // TestGatewayModelMatchesEnvoyGateway builds each case's objects in a model
 // world and compares the listener and route conditions the model writes
@@ -191,9 +126,6 @@ func readGolden(t *testing.T, dir string) golden.Status {
 // modelStatus creates a case's objects in an empty model world through
 // its client, lets the controllers settle and reduces the Gateway and
 // HTTPRoute status they wrote.
-//
-// NOTE: the model's scheme has no ReferenceGrant kind, so the test drops
-// ReferenceGrants, and a case that depends on one shows a difference.
 func modelStatus(t *testing.T, dir string) golden.Status {
 	t.Helper()
 	objects, err := golden.ReadCaseObjects(dir)
@@ -214,9 +146,10 @@ func modelStatus(t *testing.T, dir string) golden.Status {
 		return iNamespace && !jNamespace
 	})
 	for _, obj := range objects {
-		if _, ok := obj.(*gwapiv1beta1.ReferenceGrant); ok {
-			t.Logf("ReferenceGrant %s/%s left out: the model has no ReferenceGrant kind", obj.GetNamespace(), obj.GetName())
-			continue
+		if grant, ok := obj.(*gwapiv1beta1.ReferenceGrant); ok {
+			// Envoy Gateway v1.9.1 reads ReferenceGrants of v1beta1; the
+			// model serves the same type as gateway.networking.k8s.io/v1.
+			obj = (*gwapiv1.ReferenceGrant)(grant)
 		}
 		if _, ok := obj.(*corev1.Namespace); ok && namespaceExists(w, obj.GetName()) {
 			continue

@@ -3,8 +3,8 @@ package model
 import (
 	"context"
 	"fmt"
-
 	"reflect"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,9 +17,10 @@ import (
 const gatewayFieldOwner = "envoy-gateway"
 
 // syncGatewayStatus writes the Gateway and HTTPRoute status the edge
-// model decides: per listener Accepted, Conflicted, ResolvedRefs,
-// Programmed and OverlappingTLSConfig with attachedRoutes, and per route
-// parent Accepted and ResolvedRefs.
+// model decides: per listener the conditions of the translation (see
+// computeListeners) with attachedRoutes and supportedKinds, and per route
+// parent Accepted, ResolvedRefs and, from Envoy Gateway 1.9,
+// RouteRulesOverlap.
 func (w *World) syncGatewayStatus() bool {
 	if w.unchanged("gateway-status", edgeKinds...) {
 		return false
@@ -92,44 +93,20 @@ func (w *World) gatewayStatus(gs *gatewayState, st *gwapiv1.GatewayStatus) {
 		out := old[ls.name]
 		out.Name = gwapiv1.SectionName(ls.name)
 		out.AttachedRoutes = ls.attached
-		out.SupportedKinds = supportedKinds(ls.protocol)
-		conds := out.Conditions
-		w.setCondition(&conds, string(gwapiv1.ListenerConditionAccepted), true, string(gwapiv1.ListenerReasonAccepted), "Sending translated listener configuration to the data plane", gen)
-		if ls.conflicted {
-			w.setCondition(&conds, string(gwapiv1.ListenerConditionConflicted), true, string(gwapiv1.ListenerReasonHostnameConflict), "All listeners for a given port must use a unique hostname", gen)
-		} else {
-			meta.RemoveStatusCondition(&conds, string(gwapiv1.ListenerConditionConflicted))
+		out.SupportedKinds = ls.supportedKinds
+		// Envoy Gateway computes a listener's conditions afresh on each
+		// translation, so a condition it no longer sets goes away.
+		var conds []metav1.Condition
+		for _, c := range out.Conditions {
+			if ls.condition(gwapiv1.ListenerConditionType(c.Type)) != nil {
+				conds = append(conds, c)
+			}
 		}
-		if ls.resolved {
-			w.setCondition(&conds, string(gwapiv1.ListenerConditionResolvedRefs), true, string(gwapiv1.ListenerReasonResolvedRefs), "Listener has been successfully translated", gen)
-		} else {
-			w.setCondition(&conds, string(gwapiv1.ListenerConditionResolvedRefs), false, ls.refReason, ls.refMessage, gen)
-		}
-		if ls.programmed {
-			w.setCondition(&conds, string(gwapiv1.ListenerConditionProgrammed), true, string(gwapiv1.ListenerReasonProgrammed), "Sending translated listener configuration to the data plane", gen)
-		} else {
-			w.setCondition(&conds, string(gwapiv1.ListenerConditionProgrammed), false, string(gwapiv1.ListenerReasonInvalid), "Listener is invalid, see other Conditions for details.", gen)
-		}
-		if ls.overlapReason != "" {
-			w.setCondition(&conds, string(gwapiv1.ListenerConditionOverlappingTLSConfig), true, ls.overlapReason,
-				ls.overlap+". ALPN will default to HTTP/1.1 to prevent HTTP/2 connection coalescing", gen)
-		} else {
-			meta.RemoveStatusCondition(&conds, string(gwapiv1.ListenerConditionOverlappingTLSConfig))
+		for _, c := range ls.conditions {
+			w.setCondition(&conds, c.Type, c.Status == metav1.ConditionTrue, c.Reason, c.Message, gen)
 		}
 		out.Conditions = conds
 		st.Listeners = append(st.Listeners, out)
-	}
-}
-
-func supportedKinds(p gwapiv1.ProtocolType) []gwapiv1.RouteGroupKind {
-	group := gwapiv1.Group(gwapiv1.GroupName)
-	switch p {
-	case gwapiv1.HTTPProtocolType, gwapiv1.HTTPSProtocolType:
-		return []gwapiv1.RouteGroupKind{{Group: &group, Kind: "HTTPRoute"}, {Group: &group, Kind: "GRPCRoute"}}
-	case gwapiv1.TLSProtocolType:
-		return []gwapiv1.RouteGroupKind{{Group: &group, Kind: "TLSRoute"}}
-	default:
-		return nil
 	}
 }
 
@@ -153,6 +130,12 @@ func (w *World) routeStatus(rs *routeState, st *gwapiv1.HTTPRouteStatus) {
 		gen := rs.route.Generation
 		w.setCondition(&conds, string(gwapiv1.RouteConditionAccepted), ps.accepted, ps.reason, ps.message, gen)
 		w.setCondition(&conds, string(gwapiv1.RouteConditionResolvedRefs), true, string(gwapiv1.RouteReasonResolvedRefs), "Resolved all the Object references for the Route", gen)
+		if len(ps.overlap) > 0 {
+			w.setCondition(&conds, conditionRouteRulesOverlap, true, conditionRouteRulesOverlap,
+				"Overlapping match conditions with route(s): "+strings.Join(ps.overlap, ", "), gen)
+		} else {
+			meta.RemoveStatusCondition(&conds, conditionRouteRulesOverlap)
+		}
 		out.Conditions = conds
 		kept = append(kept, out)
 	}

@@ -141,7 +141,8 @@ func TestSelectListenerPrecedence(t *testing.T) {
 
 // Route status with a missing Secret on the only listener a route binds
 // to: Accepted=False NoReadyListeners up to Envoy Gateway 1.8, Accepted=True
-// from 1.9. A route with sectionName binds that listener only, so it is
+// from 1.9 (processAllowedListenersForParentRefs in internal/gatewayapi/
+// route.go of v1.8.0 and v1.9.1). A route with sectionName binds that listener only, so it is
 // not served either way.
 func TestRouteAcceptedByEnvoyGatewayVersion(t *testing.T) {
 	for _, c := range []struct {
@@ -160,6 +161,19 @@ func TestRouteAcceptedByEnvoyGatewayVersion(t *testing.T) {
 			cond := routeAccepted(t, w, "apps", "grafana")
 			if cond == nil || cond.Status != c.status || cond.Reason != c.reason {
 				t.Errorf("Accepted = %+v, want %s %s", cond, c.status, c.reason)
+			}
+			// processHTTPRouteParentRefListener counts the route on the
+			// listener in both versions, ready or not.
+			var gw gwapiv1.Gateway
+			getObject(t, w, "network", "internal", &gw)
+			attached := int32(-1)
+			for _, l := range gw.Status.Listeners {
+				if l.Name == "https-grafana" {
+					attached = l.AttachedRoutes
+				}
+			}
+			if attached != 1 {
+				t.Errorf("https-grafana attachedRoutes = %d, want 1", attached)
 			}
 			if res := probe(t, w, "grafana.example.com", "direct"); res.Outcome == engine.OutcomeServed {
 				t.Errorf("grafana served through a listener without certificate")

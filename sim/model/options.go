@@ -160,6 +160,20 @@ type rules struct {
 	// overlappingTLS is true from Envoy Gateway 1.4, which sets the
 	// OverlappingTLSConfig listener condition.
 	overlappingTLS bool
+	// protocolConflictWins is true from Envoy Gateway 1.9, whose
+	// validateConflictedHostnameListeners skips listeners that already
+	// have a ProtocolConflict. In 1.8, validateConflictedLayer7Listeners
+	// overwrites the reason with HostnameConflict when the hostname is
+	// shared too.
+	protocolConflictWins bool
+	// wholeChainValidity is true from Envoy Gateway 1.9, whose
+	// validateServingCertificateChain rejects a Secret when any
+	// certificate of tls.crt is outside its validity. In 1.8,
+	// filterValidCertificates drops such certificates and keeps the rest.
+	wholeChainValidity bool
+	// routeRulesOverlap is true from Envoy Gateway 1.9, which added
+	// checkRouteOverlaps and the RouteRulesOverlap route condition.
+	routeRulesOverlap bool
 }
 
 // normalize fills the defaults and checks the values.
@@ -224,6 +238,9 @@ func (o *Options) rules() (rules, error) {
 		routeAcceptedWithoutReadyListener: eg >= 9,
 		listenerIsolation:                 eg >= 2,
 		overlappingTLS:                    eg >= 4,
+		protocolConflictWins:              eg >= 9,
+		wholeChainValidity:                eg >= 9,
+		routeRulesOverlap:                 eg >= 9,
 	}
 	if cm >= 21 {
 		r.gatewayAPISetting = "config.gatewayAPI.enabled"

@@ -93,7 +93,7 @@ func (w *World) probe(cp topology.ClientPath, host string) engine.ProbeResult {
 	if gateway == "" || w.plane == nil {
 		res = engine.ProbeResult{Host: host, Outcome: engine.OutcomeRefused, Detail: "no DNS record for " + host}
 	} else {
-		res = w.plane.serve(gateway, sni, host, w.sched.now, w.rules.listenerIsolation)
+		res = w.plane.serve(gateway, sni, host, w.sched.now)
 	}
 	res.ClientPath = cp.Name
 	return res
