@@ -18,11 +18,12 @@ import (
 )
 
 // Scheme returns a runtime scheme with every kind the inventory and the
-// engine read: core and apps, Gateway API v1 and cert-manager v1.
+// engine read: core and apps, Gateway API v1 (and ReferenceGrant of
+// v1beta1) and cert-manager v1.
 func Scheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{
-		clientgoscheme.AddToScheme, gwapi.Install, cmapi.AddToScheme,
+		clientgoscheme.AddToScheme, gwapi.Install, addReferenceGrantV1beta1, cmapi.AddToScheme,
 	} {
 		if err := add(s); err != nil {
 			panic(fmt.Sprintf("building the scheme: %v", err))
@@ -61,6 +62,9 @@ func LoadCluster(ctx context.Context, c client.Reader, contextName string) (*Inv
 		inv.Certificates = append(inv.Certificates, certificateFromAPI(&cert))
 	}
 
+	if err := loadReferenceGrants(ctx, c, inv); err != nil {
+		return nil, err
+	}
 	if err := loadClusterIssuers(ctx, c, inv); err != nil {
 		return nil, err
 	}

@@ -101,12 +101,12 @@ func (b *inventoryBuilder) record(kind, namespace, name string) bool {
 	return true
 }
 
-// readManifest adds a Gateway, HTTPRoute, Certificate, issuer or reflector
-// Secret written as a manifest.
+// readManifest adds a Gateway, HTTPRoute, ReferenceGrant, Certificate,
+// issuer or reflector Secret written as a manifest.
 func (b *inventoryBuilder) readManifest(o *renderedObject) error {
 	kind := consultedKind(o)
 	switch kind {
-	case "Gateway", "HTTPRoute", "Certificate", "Issuer", "ClusterIssuer", "Secret":
+	case "Gateway", "HTTPRoute", "ReferenceGrant", "Certificate", "Issuer", "ClusterIssuer", "Secret":
 	default:
 		return nil
 	}
@@ -135,6 +135,12 @@ func (b *inventoryBuilder) readManifest(o *renderedObject) error {
 			return err
 		}
 		b.inv.Routes = append(b.inv.Routes, r)
+	case "ReferenceGrant":
+		g, err := readReferenceGrant(o, f, ns, name)
+		if err != nil {
+			return err
+		}
+		b.inv.ReferenceGrants = append(b.inv.ReferenceGrants, g)
 	case "Certificate":
 		c, err := readCertificate(o, f, ns, name)
 		if err != nil {

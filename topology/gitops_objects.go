@@ -13,16 +13,17 @@ import (
 // with the API group prefix of their apiVersion. Every other object is
 // counted in Inventory.Skipped by kind.
 var gitopsConsultedKinds = map[string]string{
-	"Gateway":       "gateway.networking.k8s.io/",
-	"HTTPRoute":     "gateway.networking.k8s.io/",
-	"Certificate":   "cert-manager.io/",
-	"Issuer":        "cert-manager.io/",
-	"ClusterIssuer": "cert-manager.io/",
-	"Secret":        "v1",
-	"ConfigMap":     "v1",
-	"HelmRelease":   "helm.toolkit.fluxcd.io/",
-	"Kustomization": "kustomize.toolkit.fluxcd.io/",
-	"OCIRepository": "source.toolkit.fluxcd.io/",
+	"Gateway":        "gateway.networking.k8s.io/",
+	"HTTPRoute":      "gateway.networking.k8s.io/",
+	"ReferenceGrant": "gateway.networking.k8s.io/",
+	"Certificate":    "cert-manager.io/",
+	"Issuer":         "cert-manager.io/",
+	"ClusterIssuer":  "cert-manager.io/",
+	"Secret":         "v1",
+	"ConfigMap":      "v1",
+	"HelmRelease":    "helm.toolkit.fluxcd.io/",
+	"Kustomization":  "kustomize.toolkit.fluxcd.io/",
+	"OCIRepository":  "source.toolkit.fluxcd.io/",
 }
 
 // consultedKind returns the kind of o when the loader reads it, or "".

@@ -1,7 +1,6 @@
 package topology
 
 import (
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -228,21 +227,11 @@ func TestGitOpsTunnelClientPath(t *testing.T) {
 }
 
 func TestGitOpsRemoteResourceCounted(t *testing.T) {
-	dir := t.TempDir()
-	files := map[string]string{
+	dir := writeTree(t, map[string]string{
 		"kubernetes/flux/ks.yaml": "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\n" +
 			"metadata: {name: apps, namespace: flux-system}\nspec: {path: ./kubernetes/apps}\n",
 		"kubernetes/apps/kustomization.yaml": "resources:\n  - https://example.com/crds.yaml\n",
-	}
-	for name, text := range files {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 	inv, err := LoadGitOps(dir, GitOpsOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -109,6 +109,9 @@ func (inv *Inventory) sortAll() {
 		return lessNN(inv.Secrets[i].Namespace, inv.Secrets[i].Name, inv.Secrets[j].Namespace, inv.Secrets[j].Name)
 	})
 	sort.SliceStable(inv.ClientPaths, func(i, j int) bool { return inv.ClientPaths[i].Name < inv.ClientPaths[j].Name })
+	sort.SliceStable(inv.ReferenceGrants, func(i, j int) bool {
+		return lessNN(inv.ReferenceGrants[i].Namespace, inv.ReferenceGrants[i].Name, inv.ReferenceGrants[j].Namespace, inv.ReferenceGrants[j].Name)
+	})
 }
 
 func lessNN(ns1, n1, ns2, n2 string) bool {

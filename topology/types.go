@@ -43,6 +43,9 @@ type Inventory struct {
 	Secrets      []Secret      `json:"secrets,omitempty"`
 	CertManager  CertManager   `json:"certManager"`
 	ClientPaths  []ClientPath  `json:"clientPaths,omitempty"`
+	// ReferenceGrants are the Gateway API ReferenceGrants, which decide
+	// whether a Gateway may use a certificateRef to another namespace.
+	ReferenceGrants []ReferenceGrant `json:"referenceGrants,omitempty"`
 
 	// Skipped counts the documents of kinds the inventory does not read, by
 	// kind.

@@ -67,6 +67,11 @@ func (w *World) build() error {
 		return err
 	}
 
+	for i := range w.inv.ReferenceGrants {
+		if err := create(referenceGrantObject(&w.inv.ReferenceGrants[i])); err != nil {
+			return err
+		}
+	}
 	for i := range w.inv.Gateways {
 		if err := create(gatewayObject(&w.inv.Gateways[i])); err != nil {
 			return err
@@ -99,6 +104,9 @@ func (w *World) inventoryNamespaces() []string {
 	}
 	for _, s := range w.inv.Secrets {
 		set[s.Namespace] = true
+	}
+	for _, g := range w.inv.ReferenceGrants {
+		set[g.Namespace] = true
 	}
 	for _, is := range w.inv.Issuers {
 		if is.Namespace != "" {
@@ -205,6 +213,26 @@ func gatewayObject(g *topology.Gateway) *gwapiv1.Gateway {
 		gw.Spec.Listeners = append(gw.Spec.Listeners, out)
 	}
 	return gw
+}
+
+// referenceGrantObject translates an inventory ReferenceGrant. The model
+// serves ReferenceGrant as gateway.networking.k8s.io/v1, whatever version
+// the inventory read it as, because the versions share their fields.
+func referenceGrantObject(g *topology.ReferenceGrant) *gwapiv1.ReferenceGrant {
+	out := &gwapiv1.ReferenceGrant{ObjectMeta: metav1.ObjectMeta{Namespace: g.Namespace, Name: g.Name}}
+	for _, f := range g.From {
+		out.Spec.From = append(out.Spec.From, gwapiv1.ReferenceGrantFrom{
+			Group: gwapiv1.Group(f.Group), Kind: gwapiv1.Kind(f.Kind), Namespace: gwapiv1.Namespace(f.Namespace)})
+	}
+	for _, t := range g.To {
+		to := gwapiv1.ReferenceGrantTo{Group: gwapiv1.Group(t.Group), Kind: gwapiv1.Kind(t.Kind)}
+		if t.Name != "" {
+			name := gwapiv1.ObjectName(t.Name)
+			to.Name = &name
+		}
+		out.Spec.To = append(out.Spec.To, to)
+	}
+	return out
 }
 
 func routeObject(r *topology.Route) *gwapiv1.HTTPRoute {

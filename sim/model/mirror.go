@@ -21,11 +21,12 @@ import (
 // Mirror runs the model's Envoy Gateway and reflector controllers against
 // another API server, such as the local stack's kube-apiserver, where no
 // Envoy Gateway or reflector runs. Each Sync copies the Namespaces,
-// GatewayClasses, Gateways, HTTPRoutes and Secrets of that server into a
-// model world and lets the two controllers settle there. It then writes
-// back what they changed: Gateway and HTTPRoute status, as Envoy Gateway
-// would, and reflector's mirror Secrets. Between Syncs, its prober reports
-// what the modelled data plane serves, as the model world's prober does.
+// GatewayClasses, Secrets, ReferenceGrants, Gateways and HTTPRoutes of
+// that server into a model world and lets the two controllers settle
+// there. It then writes back what they changed: Gateway and HTTPRoute
+// status, as Envoy Gateway would, and reflector's mirror Secrets. Between
+// Syncs, its prober reports what the modelled data plane serves, as the
+// model world's prober does.
 type Mirror struct {
 	w *World
 	c client.Client
@@ -47,6 +48,9 @@ var mirrorKinds = []struct {
 	{list: func() client.ObjectList { return &corev1.NamespaceList{} }, object: &corev1.Namespace{}},
 	{list: func() client.ObjectList { return &gwapiv1.GatewayClassList{} }, object: &gwapiv1.GatewayClass{}},
 	{list: func() client.ObjectList { return &corev1.SecretList{} }, object: &corev1.Secret{}, write: true},
+	// Read as gateway.networking.k8s.io/v1, which the local stack's
+	// Gateway API v1.6.0 CRDs serve.
+	{list: func() client.ObjectList { return &gwapiv1.ReferenceGrantList{} }, object: &gwapiv1.ReferenceGrant{}},
 	{list: func() client.ObjectList { return &gwapiv1.GatewayList{} }, object: &gwapiv1.Gateway{}, status: true, write: true},
 	{list: func() client.ObjectList { return &gwapiv1.HTTPRouteList{} }, object: &gwapiv1.HTTPRoute{}, status: true, write: true},
 }
