@@ -27,9 +27,18 @@ simulate: build
 
 # The scenarios as sigs.k8s.io/e2e-framework features on WORLD, selected
 # by LABELS (key=value, such as label=smoke or scenario=local-smoke).
+# WORLD=cluster runs them on the existing cluster of the KUBECONFIG given
+# on the command line, never the one in the environment (CONTEXT selects
+# a context), which CERTWAVE_DISPOSABLE_CONTEXT must name:
+#   make e2e WORLD=cluster KUBECONFIG=kind.yaml CONTEXT=kind-test CERTWAVE_DISPOSABLE_CONTEXT=kind-test
 LABELS ?=
+CONTEXT ?=
+E2E_KUBECONFIG = $(if $(filter command line,$(origin KUBECONFIG)),$(KUBECONFIG))
+E2E_CLUSTER_ARGS = $(if $(filter cluster,$(WORLD)),$(if $(E2E_KUBECONFIG),--kubeconfig $(E2E_KUBECONFIG)) $(if $(CONTEXT),--context $(CONTEXT)))
+E2E_ARGS = $(strip $(if $(LABELS),--labels $(LABELS)) $(E2E_CLUSTER_ARGS))
 e2e:
-	CERTWAVE_WORLD=$(WORLD) $(GO) test -count=1 -timeout 60m -v ./harness/e2e $(if $(LABELS),-args --labels $(LABELS))
+	CERTWAVE_WORLD=$(WORLD) $(if $(CERTWAVE_DISPOSABLE_CONTEXT),CERTWAVE_DISPOSABLE_CONTEXT=$(CERTWAVE_DISPOSABLE_CONTEXT)) \
+		$(GO) test -count=1 -timeout 60m -v ./harness/e2e $(if $(E2E_ARGS),-args $(E2E_ARGS))
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -2,13 +2,16 @@ package harness
 
 import (
 	"context"
-	"errors"
-	"os"
+	"slices"
 	"testing"
+	"time"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/certwave/certwave/scenarios"
-	"github.com/certwave/certwave/sim/dns"
-	"github.com/certwave/certwave/sim/stack/local"
+	"github.com/certwave/certwave/sim/acme"
+	"github.com/certwave/certwave/topology"
 )
 
 // TestLocalSmoke rehearses the local-smoke scenario on the model and on
@@ -18,23 +21,7 @@ import (
 // orders, stop and verdict). It skips where the components or BIND are
 // missing, unless CERTWAVE_LOCAL_REQUIRED=1, as in CI.
 func TestLocalSmoke(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the local stack and waits for real issuances; skipped with -short")
-	}
-	required := os.Getenv("CERTWAVE_LOCAL_REQUIRED") == "1"
-	var missing *local.MissingBinariesError
-	if err := local.DefaultBinaries(local.DefaultCacheDir()).Check(); errors.As(err, &missing) {
-		if required {
-			t.Fatalf("local stack not available: %v", err)
-		}
-		t.Skipf("local stack not available: %v", err)
-	}
-	if _, err := dns.FindNamed(); err != nil {
-		if required {
-			t.Fatalf("BIND not available: %v", err)
-		}
-		t.Skipf("BIND not available: %v", err)
-	}
+	requireLocalStack(t)
 	list, err := scenarios.LoadDir(scenarios.Builtin, ".")
 	if err != nil {
 		t.Fatal(err)
@@ -60,4 +47,47 @@ func TestLocalSmoke(t *testing.T) {
 		return
 	}
 	t.Fatal("the built-in scenario local-smoke is missing")
+}
+
+// TestLocalOpenIssuesNothing opens the local world on the reference
+// topology and checks that cert-manager takes the starting Secrets as
+// current: no ACME order while the world opens, the wildcard Certificate
+// Ready without an issuance, and its name set counted by the front as
+// issued before the start.
+func TestLocalOpenIssuesNothing(t *testing.T) {
+	requireLocalStack(t)
+	ctx := context.Background()
+	opened := time.Now()
+	w, err := OpenLocal(ctx, topology.Reference(), &scenarios.Scenario{Name: "open"}, time.Now().UTC().Truncate(time.Second), nil)
+	if err != nil {
+		t.Fatalf("OpenLocal: %v", err)
+	}
+	defer func() {
+		if err := w.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	}()
+	t.Logf("the local world opened in %s", time.Since(opened).Round(time.Millisecond))
+
+	entries := w.front.Ledger()
+	if n := countOrders(entries); n != 0 {
+		t.Errorf("%d ACME orders while the world opened, want 0: cert-manager reissued a starting Secret", n)
+	}
+	prior := 0
+	for _, e := range entries {
+		if e.Event == acme.EventIssuedBeforeStart && slices.Contains(e.Names, "*.example.com") {
+			prior++
+		}
+	}
+	if prior != 1 {
+		t.Errorf("the front counted the wildcard's name set %d times as issued before the start, want once", prior)
+	}
+
+	var crt cmapi.Certificate
+	if err := w.Client().Get(ctx, client.ObjectKey{Namespace: "network", Name: "example.com"}, &crt); err != nil {
+		t.Fatalf("reading the wildcard Certificate: %v", err)
+	}
+	if crt.Status.Revision != nil {
+		t.Errorf("wildcard Certificate revision = %d, want none: cert-manager issued it", *crt.Status.Revision)
+	}
 }

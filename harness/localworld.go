@@ -5,17 +5,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"reflect"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 
@@ -47,9 +42,14 @@ var localUnsupported = map[string]string{
 		"so renewal cadences of days cannot be compressed",
 	"gateway-data-plane": "no Envoy data plane runs without Docker; probes answer from the modelled data plane",
 	"virtual-months":     "months of virtual time need the model world; real certificates and limits run on the wall clock",
-	"faults":             "the scenario's faults are not yet passed to the rate-limit front's fault knobs",
 	"lock-out-time": "the front decides each order with Boulder's limiter, " +
 		"which reports a bucket's refill time only in an order's decision",
+	needDelayPastReadyTimeout: "the front divides an issuance delay by the time scale like every plan wait, " +
+		"but the engine's ready timeout and cert-manager's issuance run unscaled on the wall clock, " +
+		"so a delay-issuance fault meant to outlast the ready timeout ends long before it",
+	needShortFaultWindow: "the engine runs behind the plan's scaled schedule by each real issuance " +
+		"(about 61 s for DNS01, a day of plan time at the time scale of 1440), " +
+		"so a fault window shorter than a day of plan time misses the orders it was placed on",
 }
 
 // LocalWorld is the local stack of real components as a harness world:
@@ -69,9 +69,11 @@ type LocalWorld struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	// baseline is the number of ledger entries from before the run:
-	// cert-manager reissues the inventory's certificates once at start,
-	// because their Secrets come from the model's CA.
+	// baseline is the number of ledger entries from before the run: the
+	// prior issuances the front counted at start, and the orders of
+	// Certificates whose Secrets the stack could not sign
+	// (SignStartingSecrets), which cert-manager issued while the world
+	// opened.
 	baseline int
 
 	mu        sync.Mutex
@@ -82,19 +84,36 @@ var _ World = (*LocalWorld)(nil)
 
 // OpenLocal starts the stack, creates the inventory's objects as the model
 // builds them, starts the mirror loop and waits until every Certificate is
-// Ready. It stops everything it started when it fails. The scenario gives
-// the world options (profile, gateway-shim, Envoy Gateway version); Close
-// stops the world.
+// Ready. The Secrets get keys and certificates that cert-manager takes as
+// current (Stack.SignStartingSecrets), and the front counts the ACME ones
+// as issued before the start, so opening places no ACME order. It stops
+// everything it started when it fails. The scenario gives the world
+// options (profile, gateway-shim, Envoy Gateway version) and its faults
+// (localFaults); Close stops the world.
 //
 // NOTE: it creates no cert-manager Deployment, so a plan made with
 // certwave plan --kubeconfig against this world reads the gateway-shim as
 // off.
 func OpenLocal(ctx context.Context, inv *topology.Inventory, s *scenarios.Scenario, start time.Time, log io.Writer) (w *LocalWorld, err error) {
+	opened := time.Now()
 	logger := slog.New(slog.NewTextHandler(orDiscard(log), nil))
 	zones := registeredDomains(inv)
+	faults, err := localFaults(s.Faults, start, DefaultLocalTimeScale)
+	if err != nil {
+		return nil, fmt.Errorf("local world: %w", err)
+	}
+	seed, err := model.New(inv, model.Options{Seed: 1, Start: start})
+	if err != nil {
+		return nil, fmt.Errorf("local world: building the inventory's objects: %w", err)
+	}
+	objects, err := inventoryObjects(ctx, seed.Client())
+	if err != nil {
+		return nil, err
+	}
 	st, err := local.Start(ctx, local.Options{
-		Log:  logger,
-		ACME: &local.ACMEOptions{Zones: zones, Profile: s.World.Profile, TimeScale: DefaultLocalTimeScale},
+		Log: logger,
+		ACME: &local.ACMEOptions{Zones: zones, Profile: s.World.Profile, TimeScale: DefaultLocalTimeScale,
+			Faults: faults, PriorIssuances: local.PriorIssuances(objects, local.DefaultACMEIssuerName, start)},
 		CertManager: local.CertManagerOptions{
 			DisableGatewayAPI: s.World.GatewayAPIEnabled != nil && !*s.World.GatewayAPIEnabled,
 		},
@@ -112,11 +131,13 @@ func OpenLocal(ctx context.Context, inv *topology.Inventory, s *scenarios.Scenar
 	if err != nil {
 		return nil, fmt.Errorf("local world: client: %w", err)
 	}
-	seed, err := model.New(inv, model.Options{Seed: 1, Start: start})
-	if err != nil {
-		return nil, fmt.Errorf("local world: building the inventory's objects: %w", err)
+	// NOTE: the starting certificates keep the model's validity, which is
+	// plan time, on the wall clock: they come up for renewal weeks after
+	// any local run, where the model may renew them during a long one.
+	if err := st.SignStartingSecrets(ctx, objects); err != nil {
+		return nil, fmt.Errorf("local world: %w", err)
 	}
-	if err := copyInventory(ctx, seed.Client(), c); err != nil {
+	if err := copyInventory(ctx, objects, c); err != nil {
 		return nil, err
 	}
 
@@ -137,7 +158,9 @@ func OpenLocal(ctx context.Context, inv *topology.Inventory, s *scenarios.Scenar
 		_ = w.Close()
 		return nil, err
 	}
-	w.baseline = len(w.front.Ledger())
+	atOpen := w.front.Ledger()
+	w.baseline = len(atOpen)
+	logger.Info("local world open", "took", time.Since(opened).Round(time.Millisecond), "acmeOrders", countOrders(atOpen))
 	return w, nil
 }
 
@@ -164,7 +187,7 @@ func waitCertificatesReady(ctx context.Context, c client.Client, timeout time.Du
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("local world: Certificates %s not Ready within %s after start", strings.Join(pending, ", "), timeout)
+			return fmt.Errorf("Certificates %s not Ready within %s after start", strings.Join(pending, ", "), timeout)
 		}
 		if err := (engine.WallClock{}).Sleep(ctx, time.Second); err != nil {
 			return err
@@ -183,21 +206,13 @@ func (w *LocalWorld) ledger() []acme.Entry {
 
 // loop runs the mirror until the world closes.
 func (w *LocalWorld) loop(ctx context.Context) {
-	defer close(w.done)
-	t := time.NewTicker(mirrorInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := w.mirror.Sync(ctx, time.Now()); err != nil && ctx.Err() == nil {
-				w.mu.Lock()
-				w.mirrorErr = err
-				w.mu.Unlock()
-			}
+	runEvery(ctx, mirrorInterval, w.done, func(ctx context.Context) {
+		if _, err := w.mirror.Sync(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			w.mu.Lock()
+			w.mirrorErr = err
+			w.mu.Unlock()
 		}
-	}
+	})
 }
 
 // Close stops the mirror loop and every server of the stack.
@@ -228,9 +243,12 @@ func (w *LocalWorld) ACMERootPEM(ctx context.Context) ([]byte, error) {
 func (w *LocalWorld) TimeScale() int { return w.scale }
 
 // ACMEOrders counts the new-order requests the front decided.
-func (w *LocalWorld) ACMEOrders() int {
+func (w *LocalWorld) ACMEOrders() int { return countOrders(w.ledger()) }
+
+// countOrders counts the new-order requests among ledger entries.
+func countOrders(entries []acme.Entry) int {
 	n := 0
-	for _, e := range w.ledger() {
+	for _, e := range entries {
 		switch e.Event {
 		case acme.EventOrderCreated, acme.EventOrderRefused, acme.EventOrderForced429, acme.EventOrderRejected:
 			n++
@@ -256,7 +274,13 @@ func (w *LocalWorld) Trace() []TraceEvent {
 		out = append(out, TraceEvent{At: e.At, Kind: e.Kind, Object: e.Object, Detail: e.Detail})
 	}
 	for _, e := range w.ledger() {
-		out = append(out, TraceEvent{At: e.Time, Kind: "acme", Object: "Order/" + e.Order,
+		// A refused DNS-01 challenge belongs to an authorization, which
+		// the front records without its order.
+		object := "Order/" + e.Order
+		if e.Order == "" && e.Authorization != "" {
+			object = "Authorization/" + e.Authorization
+		}
+		out = append(out, TraceEvent{At: e.Time, Kind: "acme", Object: object,
 			Detail: fmt.Sprintf("%s %s %s", e.Event, strings.Join(e.Names, ","), e.Detail)})
 	}
 	w.mu.Lock()
@@ -327,51 +351,6 @@ func registeredDomains(inv *topology.Inventory) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// copyInventory creates in the API server the objects the model built
-// from the inventory: Namespaces, GatewayClasses, issuers, Certificates,
-// their Secrets, Gateways and HTTPRoutes. It leaves out what the stack's
-// controllers make: reflector's mirrors, CertificateRequests, Orders and
-// the ACME ClusterIssuer the stack created. Status is left to the
-// controllers; owner references are dropped, because their UIDs are the
-// model's.
-func copyInventory(ctx context.Context, from, to client.Client) error {
-	lists := []client.ObjectList{
-		&corev1.NamespaceList{}, &gwapiv1.GatewayClassList{}, &cmapi.ClusterIssuerList{}, &cmapi.IssuerList{},
-		&corev1.SecretList{}, &cmapi.CertificateList{}, &gwapiv1.GatewayList{}, &gwapiv1.HTTPRouteList{},
-	}
-	for _, list := range lists {
-		if err := from.List(ctx, list); err != nil {
-			return err
-		}
-		items, err := model.ListObjects(list)
-		if err != nil {
-			return err
-		}
-		for _, o := range items {
-			if _, mirror := o.GetAnnotations()["reflector.v1.k8s.emberstack.com/auto-reflects"]; mirror {
-				continue
-			}
-			o.SetResourceVersion("")
-			o.SetUID("")
-			o.SetManagedFields(nil)
-			o.SetOwnerReferences(nil)
-			o.SetCreationTimestamp(metav1.Time{})
-			clearStatus(o)
-			if err := to.Create(ctx, o, client.FieldOwner("certwave-inventory")); err != nil && !apierrors.IsAlreadyExists(err) {
-				return fmt.Errorf("local world: creating %T %s/%s: %w", o, o.GetNamespace(), o.GetName(), err)
-			}
-		}
-	}
-	return nil
-}
-
-// clearStatus zeroes the Status field of a typed object, if it has one.
-func clearStatus(o client.Object) {
-	if f := reflect.ValueOf(o).Elem().FieldByName("Status"); f.IsValid() && f.CanSet() {
-		f.Set(reflect.Zero(f.Type()))
-	}
 }
 
 // orDiscard returns w, or io.Discard when w is nil.

@@ -44,6 +44,8 @@ type Options struct {
 	// Parallel is how many scenarios RunSuite runs at once on the model
 	// world; 0 means one per CPU. Other worlds run one at a time.
 	Parallel int
+	// Cluster selects the existing cluster of the cluster world.
+	Cluster ClusterOptions
 	// outcome, when set, receives what the run left behind (Conform).
 	outcome *Outcome
 }
@@ -204,7 +206,7 @@ func (r *run) execute(ctx context.Context) error {
 	if r.s.Run.PlanOnly {
 		return nil
 	}
-	if r.scale = worldTimeScale(r.opts.World); r.scale > 1 {
+	if r.scale = worldTimeScale(r.opts); r.scale > 1 {
 		if r.plan, err = plan.Scale(p, r.scale); err != nil {
 			return err
 		}
@@ -217,13 +219,13 @@ func (r *run) execute(ctx context.Context) error {
 func (r *run) openAndDrive(ctx context.Context) error {
 	// Check what the scenario needs before opening the world: the local
 	// world takes a minute to start.
-	needs := append(append([]string(nil), r.s.Needs...), implicitNeeds(r.s, r.virtualSpan())...)
+	needs := append(append([]string(nil), r.s.Needs...), implicitNeeds(r.s, r.virtualSpan(), r.scale)...)
 	for _, need := range needs {
-		if reason := worldUnsupported(r.opts.World, need); reason != "" {
+		if reason := worldUnsupported(r.opts, need); reason != "" {
 			return &unsupportedError{reason: fmt.Sprintf("in world %s: %s: %s", r.opts.World, need, reason)}
 		}
 	}
-	w, err := OpenWorld(r.opts.World, r.inv, r.s, r.opts.Seed, r.start, r.opts.Log)
+	w, err := openWorld(ctx, r.opts, r.inv, r.s, r.start)
 	if err != nil {
 		return fmt.Errorf("opening world %s: %w", r.opts.World, err)
 	}

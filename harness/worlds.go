@@ -43,12 +43,19 @@ type World interface {
 }
 
 // WorldNames lists the worlds OpenWorld can open.
-var WorldNames = []string{"model", "local"}
+var WorldNames = []string{"model", "local", "cluster"}
 
-// OpenWorld builds the world named name for a scenario. This is the one
-// place that composes worlds by name.
+// OpenWorld builds the world named name for a scenario. The cluster world
+// needs Options.Cluster, so it opens only through openWorld (Run).
 func OpenWorld(name string, inv *topology.Inventory, s *scenarios.Scenario, seed int64, start time.Time, log io.Writer) (World, error) {
-	switch name {
+	return openWorld(context.Background(), Options{World: name, Seed: seed, Log: log}, inv, s, start)
+}
+
+// openWorld builds the world o.World for a scenario. This is the one
+// place that composes worlds by name.
+func openWorld(ctx context.Context, o Options, inv *topology.Inventory, s *scenarios.Scenario, start time.Time) (World, error) {
+	seed, log := o.Seed, o.Log
+	switch o.World {
 	case "model":
 		opts := model.Options{
 			Seed:                seed,
@@ -76,61 +83,72 @@ func OpenWorld(name string, inv *topology.Inventory, s *scenarios.Scenario, seed
 		}
 		return modelWorld{w}, nil
 	case "local":
-		return OpenLocal(context.Background(), inv, s, start, log)
+		return OpenLocal(ctx, inv, s, start, log)
+	case "cluster":
+		return OpenCluster(ctx, inv, s, o.Cluster, log)
 	}
-	return nil, fmt.Errorf("unknown world %q: use one of %v", name, WorldNames)
+	return nil, fmt.Errorf("unknown world %q: use one of %v", o.World, WorldNames)
 }
 
 // worldStart returns the plan start on a world: the scenario's own on
 // the model, whose clock starts there, and the present on the local
-// world, whose clock is the wall clock.
+// and cluster worlds, whose clock is the wall clock.
 func worldStart(name string, scenarioStart time.Time) time.Time {
-	if name == "local" {
+	if name == "local" || name == "cluster" {
 		return time.Now().UTC().Truncate(time.Second)
 	}
 	return scenarioStart
 }
 
 // worldTimeScale is the factor a world divides the plan's waits and the
-// harness's own sleeps by: 1 where the clock is virtual.
-func worldTimeScale(name string) int {
-	if name == "local" {
+// harness's own sleeps by: 1 where the clock is virtual, and on a cluster
+// unless its options name a scale.
+func worldTimeScale(o Options) int {
+	switch o.World {
+	case "local":
 		return DefaultLocalTimeScale
+	case "cluster":
+		return o.Cluster.timeScale()
 	}
 	return 1
 }
 
-// worldUnsupported returns why the world named name cannot rehearse need,
+// worldUnsupported returns why the world o.World cannot rehearse need,
 // or "" when it can.
-func worldUnsupported(name, need string) string {
-	if name == "local" {
+func worldUnsupported(o Options, need string) string {
+	switch o.World {
+	case "local":
 		return localUnsupported[need]
+	case "cluster":
+		return clusterUnsupported(o.Cluster.timeScale())[need]
 	}
 	return ""
 }
 
 // worldPollInterval paces the engine's gates on a world: the engine's
 // default on the model, whose clock is virtual, and a second on the local
-// world, where a private-CA issuance takes less than that.
+// and cluster worlds, where a private-CA issuance takes less than that.
 func worldPollInterval(name string) time.Duration {
-	if name == "local" {
+	if name == "local" || name == "cluster" {
 		return time.Second
 	}
 	return 0
 }
 
 // implicitNeeds are the capabilities a scenario needs beyond those it
-// lists: its faults and lock-out expectations, and months of virtual time.
-func implicitNeeds(s *scenarios.Scenario, end time.Duration) []string {
-	var needs []string
-	if len(s.Faults) > 0 {
-		needs = append(needs, "faults")
-	}
+// lists: its faults (faultNeeds) and lock-out expectations, months of
+// virtual time, and more than an hour of wall time once the plan's waits
+// are divided by scale.
+func implicitNeeds(s *scenarios.Scenario, end time.Duration, scale int) []string {
+	needs := faultNeeds(s.Faults)
 	if s.Expect.LockedOut != nil {
 		needs = append(needs, "lock-out-time")
 	}
 	if end > 30*24*time.Hour {
 		needs = append(needs, "virtual-months")
+	}
+	if end/time.Duration(max(scale, 1)) > time.Hour {
+		needs = append(needs, "wall-hours")
 	}
 	return needs
 }

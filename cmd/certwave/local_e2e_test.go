@@ -393,6 +393,19 @@ func (e *localE2E) killAndResume(t *testing.T) {
 // delay and returns the number of steps the run reported done.
 func (e *localE2E) startAndKill(t *testing.T, until string, delay time.Duration) int {
 	t.Helper()
+	done, killed := e.startAndKillUnlessDone(t, until, delay)
+	if !killed {
+		t.Fatalf("certwave run finished after less than %s, before the kill; the kill test needs a run in progress", delay)
+	}
+	return done
+}
+
+// startAndKillUnlessDone starts certwave run up to until and kills it with
+// SIGKILL after delay. A run that finishes successfully before the delay
+// is not killed. It returns the steps the run finished and whether it was
+// killed.
+func (e *localE2E) startAndKillUnlessDone(t *testing.T, until string, delay time.Duration) (int, bool) {
+	t.Helper()
 	args := e.runArgs(until)
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(e.bin, args...)
@@ -403,11 +416,15 @@ func (e *localE2E) startAndKill(t *testing.T, until string, delay time.Duration)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	done := func() int { return strings.Count(stderr.String(), "] done ") }
 
 	select {
 	case err := <-exited:
-		t.Fatalf("certwave run exited after less than %s, before the kill (%v); the kill test needs a run in progress\nstderr:\n%s",
-			delay, err, tail(stderr.String(), 30))
+		if err != nil {
+			t.Fatalf("certwave run failed after less than %s, before the kill: %v\nstderr:\n%s", delay, err, tail(stderr.String(), 30))
+		}
+		expectClean(t, "run", stdout.String()+stderr.String())
+		return done(), false
 	case <-time.After(delay):
 	}
 	if err := cmd.Process.Kill(); err != nil {
@@ -419,7 +436,7 @@ func (e *localE2E) startAndKill(t *testing.T, until string, delay time.Duration)
 		t.Fatalf("certwave run ended with %v before the SIGKILL took effect\nstderr:\n%s", err, tail(stderr.String(), 30))
 	}
 	expectClean(t, "killed run", stdout.String()+stderr.String())
-	return strings.Count(stderr.String(), "] done ")
+	return done(), true
 }
 
 func (e *localE2E) runArgs(until string) []string {

@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/certwave/certwave/harness"
+	"github.com/certwave/certwave/internal/kubecluster"
 	"github.com/certwave/certwave/plan"
 	"github.com/certwave/certwave/topology"
 )
@@ -251,11 +252,11 @@ func exerciseClusterOnlyPaths(t *testing.T, rec *requestRecorder) {
 	if _, err := topology.LoadCluster(ctx, c, "rbac"); err != nil {
 		t.Fatalf("LoadCluster: %v", err)
 	}
-	if _, err := (&orderObserver{client: c}).ACMEEvents(ctx, time.Time{}); err != nil {
+	if _, err := (&kubecluster.OrderObserver{Client: c}).ACMEEvents(ctx, time.Time{}); err != nil {
 		t.Fatalf("ACMEEvents: %v", err)
 	}
-	if _, err := privateCARoots(ctx, c, "cert-manager"); err != nil {
-		t.Fatalf("privateCARoots: %v", err)
+	if _, err := kubecluster.PrivateCARoots(ctx, c, "cert-manager"); err != nil {
+		t.Fatalf("PrivateCARoots: %v", err)
 	}
 	got := &corev1.Secret{}
 	if err := c.Get(ctx, client.ObjectKeyFromObject(secret), got); err != nil {

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,18 +9,16 @@ import (
 	"sync"
 
 	acmev1 "github.com/cert-manager/cert-manager/pkg/apis/acme/v1"
-	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
-	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/certwave/certwave/engine"
 	"github.com/certwave/certwave/engine/tlsprobe"
+	"github.com/certwave/certwave/internal/kubecluster"
 	"github.com/certwave/certwave/plan"
 	"github.com/certwave/certwave/topology"
 )
@@ -83,22 +79,9 @@ func openClusterEnv(ctx context.Context, f *clusterFlags, p *plan.Plan, log *slo
 	if f.kubeconfig == "" {
 		return nil, fmt.Errorf("missing --kubeconfig: pass the kubeconfig file of the cluster to migrate")
 	}
-	rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: f.kubeconfig}
-	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: f.context})
-	raw, err := cc.RawConfig()
+	cfg, name, err := kubecluster.Load(f.kubeconfig, f.context)
 	if err != nil {
-		return nil, fmt.Errorf("reading kubeconfig %s: %w", f.kubeconfig, err)
-	}
-	name := raw.CurrentContext
-	if f.context != "" {
-		name = f.context
-	}
-	if _, ok := raw.Contexts[name]; !ok {
-		return nil, fmt.Errorf("invalid --context %q: no such context in %s", name, f.kubeconfig)
-	}
-	cfg, err := cc.ClientConfig()
-	if err != nil {
-		return nil, fmt.Errorf("kubeconfig %s, context %s: %w", f.kubeconfig, name, err)
+		return nil, err
 	}
 	base, err := client.New(cfg, client.Options{Scheme: runScheme()})
 	if err != nil {
@@ -116,7 +99,7 @@ func openClusterEnv(ctx context.Context, f *clusterFlags, p *plan.Plan, log *slo
 	if err != nil {
 		return nil, fmt.Errorf("connecting to context %s: %w", name, err)
 	}
-	w := &clusterWorld{client: c, watcher: watcher, clock: clock, prober: prober, paths: paths, acme: &orderObserver{client: c}}
+	w := &clusterWorld{client: c, watcher: watcher, clock: clock, prober: prober, paths: paths, acme: &kubecluster.OrderObserver{Client: c}}
 	return &runEnv{
 		world: w, state: retrying, contextName: name, clock: clock, holder: holderIdentity(),
 		live: func(ctx context.Context) (*topology.Inventory, error) { return topology.LoadCluster(ctx, c, name) },
@@ -168,7 +151,7 @@ type caDiscoveringProber struct {
 func (p *caDiscoveringProber) Probe(ctx context.Context, host, path string) (engine.ProbeResult, error) {
 	p.mu.Lock()
 	if !p.found && p.opts.PrivateHosts[host] {
-		if pool, err := privateCARoots(ctx, p.client, p.namespace); err == nil && pool != nil {
+		if pool, err := kubecluster.PrivateCARoots(ctx, p.client, p.namespace); err == nil && pool != nil {
 			opts := p.opts
 			opts.PrivateRoots = pool
 			if next, err := tlsprobe.New(opts); err == nil {
@@ -179,47 +162,6 @@ func (p *caDiscoveringProber) Probe(ctx context.Context, host, path string) (eng
 	prober := p.current
 	p.mu.Unlock()
 	return prober.Probe(ctx, host, path)
-}
-
-// privateCARoots returns the CA certificates issued through the Ready
-// CertificateRequests of namespace, or nil when there are none yet.
-func privateCARoots(ctx context.Context, c client.Client, namespace string) (*x509.CertPool, error) {
-	var list cmapi.CertificateRequestList
-	if err := c.List(ctx, &list, client.InNamespace(namespace)); err != nil {
-		return nil, err
-	}
-	pool, n := x509.NewCertPool(), 0
-	for _, cr := range list.Items {
-		if !certificateRequestReady(&cr) {
-			continue
-		}
-		rest := cr.Status.Certificate
-		for {
-			var block *pem.Block
-			block, rest = pem.Decode(rest)
-			if block == nil {
-				break
-			}
-			cert, err := x509.ParseCertificate(block.Bytes)
-			if err == nil && cert.IsCA {
-				pool.AddCert(cert)
-				n++
-			}
-		}
-	}
-	if n == 0 {
-		return nil, nil
-	}
-	return pool, nil
-}
-
-func certificateRequestReady(cr *cmapi.CertificateRequest) bool {
-	for _, c := range cr.Status.Conditions {
-		if c.Type == cmapi.CertificateRequestConditionReady && c.Status == cmmeta.ConditionTrue {
-			return true
-		}
-	}
-	return false
 }
 
 // clusterWorld is the engine's World on a real cluster.

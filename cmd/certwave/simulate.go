@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/certwave/certwave/harness"
 	"github.com/certwave/certwave/scenarios"
@@ -30,13 +31,28 @@ type simulateFlags struct {
 	planFile   string
 	accept     []string
 	rehearsals string
+	// cluster are the cluster world's flags, and clusterOpts the options
+	// built from them and the environment.
+	cluster     clusterWorldFlags
+	clusterOpts harness.ClusterOptions
+}
+
+// clusterWorldFlags select the existing cluster of --world cluster.
+type clusterWorldFlags struct {
+	kubeconfig string
+	context    string
+	disposable string
+	timeScale  int
+	keep       bool
+	addresses  []string
+	rootsFile  string
 }
 
 func newSimulateCommand() *cobra.Command {
 	var f simulateFlags
 	cmd := &cobra.Command{
 		Use:   "simulate",
-		Short: "Rehearse scenarios on a simulated world and print a verdict per scenario",
+		Short: "Rehearse scenarios on a simulated world or a disposable cluster and print a verdict per scenario",
 		Long: `simulate runs scenarios (YAML files: a topology, world options, faults,
 what the run does and the outcomes expected) through the real engine on a
 simulated world, and judges each one. The model world is deterministic: the
@@ -48,6 +64,16 @@ virtual duration, wall time), writes a Markdown report with --report, and
 exits with status 2 when a scenario fails, printing the command that
 replays it.
 
+With --world cluster it runs them on an existing disposable cluster
+(--kubeconfig, --context): it creates each scenario's objects there,
+labelled certwave.io/cluster-world, runs the engine against the
+cluster's own cert-manager, ACME issuer and gateway controller in real
+time, and deletes what it created. --disposable-context must name the
+context in use. ACME orders are counted from cert-manager's Orders, and
+availability from TLS probes of the cluster's data plane. A scenario that
+needs what the cluster lacks (CRDs, a running controller, its ACME issuer,
+faults, months of time) is reported unsupported with the reason.
+
 With --plan it rehearses a saved plan instead: the model world is built
 from the plan's inventory, the engine runs every step, and the outcome is
 recorded in --rehearsals-dir under the plan's digest. certwave run --apply
@@ -55,7 +81,8 @@ requires a passing record of the same digest.`,
 		Example: `  certwave simulate                       # every built-in scenario
   certwave simulate --plan plan.yaml      # rehearse a saved plan before certwave run --apply
   certwave simulate --scenario flag-day --seed 7
-  certwave simulate --suite ./my-scenarios --report report.md`,
+  certwave simulate --suite ./my-scenarios --report report.md
+  certwave simulate --world cluster --kubeconfig kind.yaml --context kind-test --disposable-context kind-test --scenario my-canary`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runSimulate(cmd, &f)
 		},
@@ -69,12 +96,13 @@ requires a passing record of the same digest.`,
 	fl.StringVar(&f.report, "report", "", "write a Markdown report to this file")
 	fl.StringVar(&f.logFile, "log", "", "write the worlds' logs (the seed and options first) to this file")
 	fl.StringVar(&f.trace, "trace", "", "write each scenario's world trace (virtual times, one event a line) to this file")
-	fl.StringVarP(&f.output, "output", "o", formatTable, "output format: table or json")
+	fl.StringVarP(&f.output, "output", "o", formatTable, "output format: table or json (durations as Go duration strings such as 132h0m0s)")
 	fl.IntVar(&f.parallel, "parallel", 0, "scenarios run at once on the model world (default 0: one per CPU); results, logs and traces keep the suite's order")
 	fl.BoolVar(&f.conformance, "conformance", false, "run each scenario on the model and on --world, and list where their Certificates, listeners, routes, ACME orders and stops differ; fails on a difference without a known reason")
 	fl.StringVar(&f.planFile, "plan", "", "rehearse this plan file (written by certwave plan --out) instead of scenarios, and record the outcome")
 	fl.StringArrayVar(&f.accept, "accept-finding", nil, "with --plan: ID of a blocker finding to accept, as certwave run will; repeatable")
 	fl.StringVar(&f.rehearsals, "rehearsals-dir", "", "with --plan: folder of the rehearsal records (default: .certwave/rehearsals beside the plan file)")
+	f.cluster.register(fl)
 	return cmd
 }
 
@@ -85,7 +113,13 @@ func runSimulate(cmd *cobra.Command, f *simulateFlags) error {
 	if !slices.Contains(harness.WorldNames, f.world) {
 		return fmt.Errorf("invalid --world %q: use one of %s", f.world, strings.Join(harness.WorldNames, ", "))
 	}
+	if err := f.resolveCluster(cmd); err != nil {
+		return err
+	}
 	if f.planFile != "" {
+		if f.world == "cluster" {
+			return fmt.Errorf("--plan with --world cluster is not supported: rehearse the plan on the model or local world")
+		}
 		if len(f.scenario) > 0 || len(f.labels) > 0 || f.suite != "" {
 			return fmt.Errorf("--plan rehearses one plan: leave out --scenario, --label and --suite")
 		}
@@ -124,7 +158,7 @@ func runSimulate(cmd *cobra.Command, f *simulateFlags) error {
 	}
 	stderr := cmd.ErrOrStderr()
 	fmt.Fprintf(stderr, "certwave simulate: world %s, seed %d, %d scenarios\n", f.world, f.seed, len(list))
-	results := harness.RunSuite(cmd.Context(), list, harness.Options{World: f.world, Seed: f.seed, Log: log, Trace: trace, Suite: f.suite, Parallel: f.parallel},
+	results := harness.RunSuite(cmd.Context(), list, harness.Options{World: f.world, Seed: f.seed, Log: log, Trace: trace, Suite: f.suite, Parallel: f.parallel, Cluster: f.clusterOpts},
 		func(r harness.Result) {
 			fmt.Fprintf(stderr, "  %-28s %s (%s)\n", r.Scenario, r.Verdict, r.Wall.Round(1e6))
 		})
@@ -154,6 +188,82 @@ func runSimulate(cmd *cobra.Command, f *simulateFlags) error {
 		return withCode(exitFailed, fmt.Errorf("%d of %d scenarios failed", failed, len(results)))
 	}
 	return nil
+}
+
+func (f *clusterWorldFlags) register(fl *pflag.FlagSet) {
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "with --world cluster: kubeconfig file of the disposable test cluster (default: $"+harness.EnvKubeconfig+"; KUBECONFIG is not read)")
+	fl.StringVar(&f.context, "context", "", "with --world cluster: kubeconfig context to use (default: $"+harness.EnvContext+", else the current context)")
+	fl.StringVar(&f.disposable, "disposable-context", "", "with --world cluster: name of the context in use, stating that its cluster is disposable; required (default: $"+harness.EnvDisposableContext+")")
+	fl.IntVar(&f.timeScale, "time-scale", 0, "with --world cluster: divide the plan's waits by N; above 1 only on a cluster labelled certwave.io/test-stack=true whose cert-manager and ACME server are scaled alike (default: 1, real time)")
+	fl.BoolVar(&f.keep, "keep", false, "with --world cluster: leave the objects each scenario created in the cluster")
+	fl.StringArrayVar(&f.addresses, "address", nil, "with --world cluster: PATH=HOST:PORT: dial HOST:PORT for client path PATH when probing, such as the Gateway's LoadBalancer; repeatable")
+	fl.StringVar(&f.rootsFile, "roots-file", "", "with --world cluster: PEM bundle of the roots for public hosts, such as Let's Encrypt's staging roots (default: the system roots)")
+}
+
+// resolveCluster builds the cluster world's options and checks that the
+// context is named as disposable before any scenario runs. The flags
+// apply only with --world cluster.
+func (f *simulateFlags) resolveCluster(cmd *cobra.Command) error {
+	set := false
+	for _, name := range []string{"kubeconfig", "context", "disposable-context", "time-scale", "keep", "address", "roots-file"} {
+		set = set || cmd.Flags().Changed(name)
+	}
+	if f.world != "cluster" {
+		if set {
+			return fmt.Errorf("--kubeconfig, --context, --disposable-context, --time-scale, --keep, --address and --roots-file apply only with --world cluster")
+		}
+		return nil
+	}
+
+	opts, err := f.cluster.options(cmd.Flags().Changed("time-scale"))
+	if err != nil {
+		return err
+	}
+	name, err := harness.CheckClusterOptIn(opts)
+	if err != nil {
+		return err
+	}
+	f.clusterOpts = opts
+	fmt.Fprintf(cmd.ErrOrStderr(), "certwave simulate: cluster world on context %s of %s, time scale %d; "+
+		"ACME orders are counted from cert-manager's Orders, availability from TLS probes\n", name, opts.Kubeconfig, max(opts.TimeScale, 1))
+	return nil
+}
+
+// options returns the cluster world's options: the environment's
+// (harness.ClusterOptionsFromEnv), overridden by the flags that are set.
+func (c *clusterWorldFlags) options(timeScaleSet bool) (harness.ClusterOptions, error) {
+	opts, err := harness.ClusterOptionsFromEnv()
+	if err != nil {
+		return opts, err
+	}
+	if c.kubeconfig != "" {
+		opts.Kubeconfig = c.kubeconfig
+	}
+	if c.context != "" {
+		opts.Context = c.context
+	}
+	if c.disposable != "" {
+		opts.DisposableContext = c.disposable
+	}
+	if timeScaleSet {
+		if c.timeScale < 1 {
+			return opts, fmt.Errorf("invalid --time-scale %d: want 1 or more", c.timeScale)
+		}
+		opts.TimeScale = c.timeScale
+	}
+	opts.Keep = opts.Keep || c.keep
+
+	if len(c.addresses) > 0 {
+		if opts.Addresses, err = harness.ParseAddresses("--address", c.addresses); err != nil {
+			return opts, err
+		}
+	}
+	if c.rootsFile != "" {
+		if opts.Roots, err = harness.ReadRoots("--roots-file", c.rootsFile); err != nil {
+			return opts, err
+		}
+	}
+	return opts, nil
 }
 
 // loadScenarios reads the suite and keeps the scenarios the flags select.

@@ -7,9 +7,9 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/certwave/certwave/internal/kubecluster"
 	"github.com/certwave/certwave/topology"
 )
 
@@ -87,26 +87,9 @@ func parseSetFlags(flags []string) (map[string]string, error) {
 // clusterClient builds a read client for a kubeconfig and returns it with
 // the name of the context it uses.
 func clusterClient(kubeconfig, contextName string) (client.Client, string, error) {
-	if _, err := os.Stat(kubeconfig); err != nil {
-		return nil, "", fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
-	}
-	rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: kubeconfig}
-	overrides := &clientcmd.ConfigOverrides{CurrentContext: contextName}
-	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)
-	raw, err := cc.RawConfig()
+	cfg, name, err := kubecluster.Load(kubeconfig, contextName)
 	if err != nil {
-		return nil, "", fmt.Errorf("reading kubeconfig %s: %w", kubeconfig, err)
-	}
-	name := raw.CurrentContext
-	if contextName != "" {
-		name = contextName
-	}
-	if _, ok := raw.Contexts[name]; !ok {
-		return nil, "", fmt.Errorf("context %q not found in %s", name, kubeconfig)
-	}
-	cfg, err := cc.ClientConfig()
-	if err != nil {
-		return nil, "", fmt.Errorf("kubeconfig %s, context %s: %w", kubeconfig, name, err)
+		return nil, "", err
 	}
 	c, err := client.New(cfg, client.Options{Scheme: topology.Scheme()})
 	if err != nil {

@@ -21,6 +21,10 @@ var (
 	world = "model"
 )
 
+// clusterKey keys the cluster world's options in the environment's
+// context.
+type clusterKey struct{}
+
 func TestMain(m *testing.M) {
 	if w := os.Getenv("CERTWAVE_WORLD"); w != "" {
 		world = w
@@ -35,7 +39,36 @@ func TestMain(m *testing.M) {
 		os.Exit(2)
 	}
 	testenv = env.NewWithConfig(cfg)
+	if world == "cluster" {
+		testenv.Setup(selectCluster)
+	}
 	os.Exit(testenv.Run(m))
+}
+
+// selectCluster is the setup of the cluster world's environment. It takes
+// the kubeconfig and context from the framework's --kubeconfig and
+// --context flags, else from CERTWAVE_KUBECONFIG and CERTWAVE_CONTEXT, and
+// the other options from the CERTWAVE_CLUSTER_* variables. It fails, and
+// so no feature runs, unless CERTWAVE_DISPOSABLE_CONTEXT names the context
+// in use.
+func selectCluster(ctx context.Context, cfg *envconf.Config) (context.Context, error) {
+	opts, err := harness.ClusterOptionsFromEnv()
+	if err != nil {
+		return ctx, err
+	}
+	if cfg.KubeconfigFile() != "" {
+		opts.Kubeconfig = cfg.KubeconfigFile()
+	}
+	if cfg.KubeContext() != "" {
+		opts.Context = cfg.KubeContext()
+	}
+	name, err := harness.CheckClusterOptIn(opts)
+	if err != nil {
+		return ctx, err
+	}
+	fmt.Fprintf(os.Stderr, "cluster world: context %s of %s; ACME orders are counted from cert-manager's Orders, availability from TLS probes\n",
+		name, opts.Kubeconfig)
+	return context.WithValue(ctx, clusterKey{}, opts), nil
 }
 
 // TestScenarios runs every built-in scenario as a feature that assesses
@@ -60,7 +93,11 @@ func TestScenarios(t *testing.T) {
 // an unsupported scenario is skipped with its reason.
 func assessScenario(s *scenarios.Scenario) features.Func {
 	return func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-		r := harness.Run(ctx, s, harness.Options{World: world, Seed: 1, Fixtures: os.Getenv("CERTWAVE_FIXTURES")})
+		opts := harness.Options{World: world, Seed: 1, Fixtures: os.Getenv("CERTWAVE_FIXTURES")}
+		if cluster, ok := ctx.Value(clusterKey{}).(harness.ClusterOptions); ok {
+			opts.Cluster = cluster
+		}
+		r := harness.Run(ctx, s, opts)
 		switch r.Verdict {
 		case harness.VerdictPass:
 			t.Logf("%s on %s: %d ACME orders, lowest availability %.4f, %s", s.Name, world, r.ACMEOrders, r.MinAvailability, r.Wall)

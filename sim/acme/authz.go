@@ -121,7 +121,7 @@ func (f *Front) handleChallenge(w http.ResponseWriter, r *http.Request, body []b
 	rec := f.authzs[f.challenges[id]]
 	chal, found := findChallenge(rec, id)
 	refuse := found && chal.Type == challengeDNS01 &&
-		(rec.Refused || (isResponse && matchesAny(f.opts.Faults.RefuseDNS01, rec.Name)))
+		(rec.Refused || (isResponse && f.opts.Faults.failsDNS01(rec.Name, f.clock.Wall())))
 	if refuse {
 		if !rec.Refused {
 			rec.Refused = true

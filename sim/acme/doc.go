@@ -45,5 +45,6 @@
 // GET /certwave/ledger serves as JSON.
 //
 // Faults: Options.Faults holds the knobs that make the front misbehave on
-// purpose. Each knob is documented on its field and logged at start.
+// purpose, each a list of rules with names and a time window. Each knob is
+// documented on its rule type and every rule is logged at start.
 package acme

@@ -2,7 +2,13 @@ package acme
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"math/big"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -167,7 +173,7 @@ func TestPebbleFaultKnobs(t *testing.T) {
 	t.Run("refuse DNS-01", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		front := startFront(t, pebble, Options{Faults: Faults{RefuseDNS01: []string{"refused.example.net"}}})
+		front := startFront(t, pebble, Options{Faults: Faults{RefuseDNS01: []DNS01Failure{{Names: []string{"refused.example.net"}}}}})
 		client := newACMEClient(ctx, t, front)
 		_, err := issueCertificate(ctx, client, "refused.example.net")
 		var authzErr *xacme.AuthorizationError
@@ -186,7 +192,7 @@ func TestPebbleFaultKnobs(t *testing.T) {
 	t.Run("delay issuance", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		front := startFront(t, pebble, Options{Faults: Faults{IssuanceDelay: 2 * time.Second}})
+		front := startFront(t, pebble, Options{Faults: Faults{IssuanceDelay: []IssuanceDelay{{Delay: 2 * time.Second}}}})
 		client := newACMEClient(ctx, t, front)
 		start := time.Now()
 		if _, err := issueCertificate(ctx, client, "slow.example.net"); err != nil {
@@ -200,7 +206,7 @@ func TestPebbleFaultKnobs(t *testing.T) {
 	t.Run("server errors", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		front := startFront(t, pebble, Options{Faults: Faults{ServerErrors: ServerErrors{Endpoints: []Endpoint{EndpointFinalize}, Status: 503}}})
+		front := startFront(t, pebble, Options{Faults: Faults{ServerErrors: []ServerErrors{{Endpoints: []Endpoint{EndpointFinalize}, Status: 503}}}})
 		client := newACMEClient(ctx, t, front)
 		_, err := issueCertificate(ctx, client, "broken.example.net")
 		if problem := acmeError(t, err); problem.StatusCode != http.StatusServiceUnavailable {
@@ -214,7 +220,7 @@ func TestPebbleFaultKnobs(t *testing.T) {
 	t.Run("force 429", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		front := startFront(t, pebble, Options{Faults: Faults{RateLimit: ForcedRateLimit{Names: []string{"*"}, RetryAfter: 90 * time.Second}}})
+		front := startFront(t, pebble, Options{Faults: Faults{RateLimit: []ForcedRateLimit{{RetryAfter: 90 * time.Second}}}})
 		client := newACMEClient(ctx, t, front)
 		_, err := client.AuthorizeOrder(ctx, xacme.DomainIDs("any.example.net"))
 		checkRateLimited(t, err, "a forced refusal")
@@ -243,5 +249,51 @@ func TestPebbleScaledTimeRefill(t *testing.T) {
 	time.Sleep(time.Second)
 	if _, err := issueCertificate(ctx, client, "late.example.com"); err != nil {
 		t.Errorf("issuing after Retry-After: %v", err)
+	}
+}
+
+// TestPebbleIntermediateSignsLeaf signs a leaf with the intermediate and
+// key that IssuerIntermediate fetches, and verifies it against Pebble's
+// root as a client of an issued certificate would.
+func TestPebbleIntermediateSignsLeaf(t *testing.T) {
+	pebble := startPebbleOrSkip(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	certPEM, keyPEM, err := pebble.IssuerIntermediate(ctx)
+	if err != nil {
+		t.Fatalf("IssuerIntermediate: %v", err)
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatalf("the intermediate and its key do not form a key pair: %v", err)
+	}
+	intermediate, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootPEM, err := pebble.IssuerRootPEM(ctx)
+	if err != nil {
+		t.Fatalf("IssuerRootPEM: %v", err)
+	}
+
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	template := &x509.Certificate{SerialNumber: big.NewInt(1), DNSNames: []string{"before.example.com"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, template, intermediate, key.Public(), pair.PrivateKey)
+	if err != nil {
+		t.Fatalf("signing with the intermediate: %v", err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots, intermediates := x509.NewCertPool(), x509.NewCertPool()
+	roots.AppendCertsFromPEM(rootPEM)
+	intermediates.AddCert(intermediate)
+	if _, err := leaf.Verify(x509.VerifyOptions{DNSName: "before.example.com", Roots: roots, Intermediates: intermediates}); err != nil {
+		t.Errorf("leaf signed by the intermediate does not chain to Pebble's root: %v", err)
 	}
 }

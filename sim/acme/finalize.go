@@ -166,8 +166,11 @@ func (f *Front) noteOrderInvalid(rec *orderRecord, detail string) {
 // "processing" without its certificate URL, with a Retry-After header.
 // Callers hold f.mu.
 func (f *Front) delayIssuance(rec *orderRecord, resp *upstreamResponse) []byte {
-	delay := f.clock.ToWall(f.opts.Faults.IssuanceDelay)
-	if delay <= 0 || rec.Finalized.IsZero() {
+	if rec.Finalized.IsZero() {
+		return resp.Body
+	}
+	delay := f.clock.ToWall(f.opts.Faults.issuanceDelay(rec.Names, rec.Finalized))
+	if delay <= 0 {
 		return resp.Body
 	}
 	left := rec.Finalized.Add(delay).Sub(f.clock.Wall())

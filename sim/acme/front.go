@@ -1,6 +1,7 @@
 package acme
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/pem"
@@ -143,13 +144,28 @@ func (f *Front) setServingCertificate() error {
 	return nil
 }
 
-// recordIssuedBeforeStart spends the tokens of Options.IssuedBeforeStart,
-// each certificate under a name set of its own so that the duplicate
+// recordIssuedBeforeStart spends the tokens of Options.PriorIssuances at
+// their times, oldest first because the limiter's times must not go
+// backwards. Then it spends those of Options.IssuedBeforeStart, each
+// certificate under a name set of its own so that the duplicate
 // certificate limit does not interfere.
 func (f *Front) recordIssuedBeforeStart() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	now := f.clock.Now()
+	prior := slices.SortedStableFunc(slices.Values(f.opts.PriorIssuances), func(a, b PriorIssuance) int { return cmp.Compare(b.Age, a.Age) })
+	for _, p := range prior {
+		at := now.Add(-p.Age)
+		renewal := f.model.IsRenewal(at, p.Names)
+		f.model.RecordIssuance(at, ratelimit.Order{Account: "certwave-issued-before-start", Names: p.Names})
+		f.record(Entry{
+			Event:   EventIssuedBeforeStart,
+			Names:   p.Names,
+			Renewal: renewal,
+			Spent:   issuanceCharges(p.Names, renewal),
+			Detail:  fmt.Sprintf("certificate counted as issued %s before start", p.Age),
+		})
+	}
 	for _, domain := range slices.Sorted(maps.Keys(f.opts.IssuedBeforeStart)) {
 		n := f.opts.IssuedBeforeStart[domain]
 		for i := range n {
@@ -253,7 +269,8 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	endpoint := endpointOf(r.URL.Path)
-	if f.injectServerError(w, r, endpoint) {
+	if rule, ok := f.serverErrorFor(endpoint, nil, false); ok {
+		f.respondServerError(w, r, endpoint, nil, rule.Status)
 		return
 	}
 	if r.Method == http.MethodPost {

@@ -41,7 +41,8 @@ const (
 	EventDNS01Refused Event = "dns01-refused"
 	// EventServerError: the ServerErrors knob failed a request.
 	EventServerError Event = "server-error"
-	// EventIssuedBeforeStart: IssuedBeforeStart spent tokens at start.
+	// EventIssuedBeforeStart: PriorIssuances or IssuedBeforeStart spent
+	// tokens at start.
 	EventIssuedBeforeStart Event = "issued-before-start"
 	// EventUndecoded: a request the front needed to read could not be
 	// decoded, so it was forwarded unchecked.

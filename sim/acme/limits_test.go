@@ -77,6 +77,46 @@ func TestRenewalExemptFromDomainLimit(t *testing.T) {
 	}
 }
 
+func TestPriorIssuanceMakesRenewal(t *testing.T) {
+	names := []string{"*.example.com", "example.com"}
+	f := newTestFront(t, nil, nil, Options{
+		IssuedBeforeStart: map[string]int{"example.com": 48},
+		PriorIssuances: []PriorIssuance{
+			{Names: names, Age: 20 * 24 * time.Hour},
+			{Names: []string{"old.example.com"}, Age: 200 * 24 * time.Hour},
+		},
+	})
+	prior := 0
+	for _, e := range f.Ledger() {
+		if e.Event == EventIssuedBeforeStart && len(e.Names) > 0 && e.Names[0] != "example.com" {
+			prior++
+		}
+	}
+	if prior != 2 {
+		t.Errorf("ledger has %d issued-before-start entries for prior issuances, want 2", prior)
+	}
+	// The per-domain tokens of 20 and 200 days ago have refilled, so the
+	// 48 counted at start leave 2.
+	if got := f.Remaining(ratelimit.CertificatesPerDomain, "example.com"); got != 2 {
+		t.Errorf("Remaining(example.com) = %d, want 2", got)
+	}
+
+	rec, _ := f.newOrder("1", names...)
+	if rec.Code != http.StatusCreated {
+		t.Fatalf("newOrder for the prior name set: HTTP %d %s, want 201", rec.Code, rec.Body)
+	}
+	if e := lastEntry(t, f.Front); !e.Renewal {
+		t.Errorf("order for a name set issued 20 days ago: %+v, want a renewal", e)
+	}
+	rec, _ = f.newOrder("1", "old.example.com")
+	if rec.Code != http.StatusCreated {
+		t.Fatalf("newOrder for old.example.com: HTTP %d %s, want 201", rec.Code, rec.Body)
+	}
+	if e := lastEntry(t, f.Front); e.Renewal {
+		t.Errorf("order for a name set issued 200 days ago: %+v, want no renewal (the window is 120 days)", e)
+	}
+}
+
 func TestARIReplacementExempt(t *testing.T) {
 	f := newTestFront(t, nil, nil, Options{IssuedBeforeStart: map[string]int{"example.com": 50}})
 	rec, id := f.newOrderRequest("1", newOrderRequest{

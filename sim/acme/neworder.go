@@ -38,6 +38,10 @@ func (f *Front) handleNewOrder(w http.ResponseWriter, r *http.Request, body []by
 		f.log.Warn("newOrder without a profile: Pebble picks a random one where Let's Encrypt would pick classic",
 			"account", entry.Account, "names", names)
 	}
+	if rule, ok := f.serverErrorFor(EndpointNewOrder, names, true); ok {
+		f.respondServerError(w, r, EndpointNewOrder, names, rule.Status)
+		return
+	}
 	if f.forcedRateLimit(w, r, entry) {
 		return
 	}
@@ -172,28 +176,24 @@ func (f *Front) refundNewOrder(before []byte, account string, d ratelimit.Decisi
 	return []Charge{{Limit: ratelimit.NewOrdersPerAccount, Key: account}}
 }
 
-// forcedRateLimit responds 429 when the RateLimit knob matches a name of the
-// order, and reports whether it did.
+// forcedRateLimit responds 429 when an active RateLimit rule matches a name
+// of the order, and reports whether it did.
 func (f *Front) forcedRateLimit(w http.ResponseWriter, r *http.Request, entry Entry) bool {
-	knob := f.opts.Faults.RateLimit
-	var matched string
-	for _, n := range entry.Names {
-		if matchesAny(knob.Names, n) {
-			matched = n
-			break
-		}
-	}
-	if matched == "" {
+	now := f.clock.Wall()
+	rule, matched, ok := f.opts.Faults.forcedRateLimit(entry.Names, now)
+	if !ok {
 		return false
 	}
+	wait := rule.retryAfter(now, f.opts.TimeScale)
 	entry.Event = EventOrderForced429
 	entry.Status = http.StatusTooManyRequests
+	entry.Decision = &ratelimit.Decision{Limit: ForcedLimit, Key: matched, RetryIn: wait}
 	entry.Detail = fmt.Sprintf("the RateLimit fault knob matches %q", matched)
 	f.mu.Lock()
 	f.record(entry)
 	f.saveOrLog()
 	f.mu.Unlock()
-	retryAfter := f.clock.retryAfterSeconds(knob.RetryAfter)
+	retryAfter := f.clock.retryAfterSeconds(wait)
 	f.writeProblem(w, r, http.StatusTooManyRequests, problem{
 		Type:   problemRateLimited,
 		Detail: fmt.Sprintf("rate limit forced by the acme front's fault knob for %q: retry after %d seconds", matched, retryAfter),

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"path"
-	"slices"
 	"time"
 
 	"github.com/certwave/certwave/ratelimit"
@@ -49,6 +47,11 @@ type Options struct {
 	// per registered domain after a few real orders. Keys must be registered
 	// domains such as example.com.
 	IssuedBeforeStart map[string]int
+	// PriorIssuances lists certificates issued before the front started
+	// with no saved state, by their exact name sets. Each spends the tokens
+	// of an issuance at its time, so that a later order for the same names
+	// is a renewal, as it is for a certificate a cluster already holds.
+	PriorIssuances []PriorIssuance
 	// Seed drives the random choices of the fault knobs. The same seed and
 	// the same request sequence inject the same faults.
 	Seed uint64
@@ -61,56 +64,12 @@ type Options struct {
 	Faults Faults
 }
 
-// Faults are the knobs that inject failures. The zero value injects none.
-type Faults struct {
-	// RefuseDNS01 fails the DNS-01 challenge of every authorization whose
-	// name matches one of these patterns. The front responds to the challenge
-	// response itself, without forwarding it to Pebble, with the challenge
-	// invalid and a urn:ietf:params:acme:error:dns problem, and from then on
-	// shows the authorization and its orders as invalid. The failure spends
-	// a failed-authorization token like a real one. Patterns use path.Match
-	// syntax against the name as ordered: "*" matches every name,
-	// "*.example.com" matches one label under example.com and the wildcard
-	// name itself, and a wildcard authorization is matched as "*.<domain>".
-	RefuseDNS01 []string
-	// IssuanceDelay keeps an order "processing" for this long after Pebble
-	// accepted its finalize request: the front shows the order without its
-	// certificate URL and with a Retry-After header until the delay has
-	// passed. The tokens are spent when Pebble accepts the finalize request.
-	IssuanceDelay time.Duration
-	// ServerErrors responds to a share of requests with a server error instead
-	// of forwarding them to Pebble.
-	ServerErrors ServerErrors
-	// RateLimit responds 429 to new orders for chosen names, regardless of
-	// the limits.
-	RateLimit ForcedRateLimit
-}
-
-// ServerErrors injects HTTP 5xx responses. Such a request never reaches
-// Pebble, so it spends nothing.
-type ServerErrors struct {
-	// Share is the fraction of matching requests that fail, from 0 to 1.
-	// Zero means every matching request when Endpoints is set, and disables
-	// the knob when Endpoints is empty.
-	Share float64
-	// Endpoints limits the knob to these endpoints. Empty means every ACME
-	// endpoint. The ledger endpoint is exempt, because ServeHTTP serves it
-	// before it draws a fault.
-	Endpoints []Endpoint
-	// Status is the HTTP status of the response, 500 to 599. Zero means 500, which
-	// Let's Encrypt sends with Retry-After: 60.
-	Status int
-}
-
-// ForcedRateLimit rejects new orders with a rateLimited problem.
-type ForcedRateLimit struct {
-	// Names are path.Match patterns as in Faults.RefuseDNS01. A new order
-	// with any matching name is refused before the limits are checked, so it
-	// spends nothing.
+// PriorIssuance is a certificate issued before the front started.
+type PriorIssuance struct {
+	// Names are the DNS names of the certificate.
 	Names []string
-	// RetryAfter is the wait sent in the Retry-After header, in model time.
-	// Zero means one hour.
-	RetryAfter time.Duration
+	// Age is how long before the start it was issued, in model time.
+	Age time.Duration
 }
 
 // Endpoint names an ACME resource as the directory of RFC 8555 calls it.
@@ -141,9 +100,6 @@ var knownEndpoints = []Endpoint{
 	EndpointKeyChange, EndpointRenewalInfo, EndpointOther,
 }
 
-// defaultForcedRetryAfter is ForcedRateLimit.RetryAfter when unset.
-const defaultForcedRetryAfter = time.Hour
-
 // withDefaults returns a copy of o with defaults filled in, or an error
 // naming the first invalid option.
 func (o Options) withDefaults() (Options, error) {
@@ -172,6 +128,11 @@ func (o Options) withDefaults() (Options, error) {
 			return o, fmt.Errorf("acme front: IssuedBeforeStart[%q] = %d is invalid: use 0 or more", domain, n)
 		}
 	}
+	for i, p := range o.PriorIssuances {
+		if len(p.Names) == 0 || p.Age < 0 {
+			return o, fmt.Errorf("acme front: PriorIssuances[%d] with names %v and age %s is invalid: give at least one name and an age of 0 or more", i, p.Names, p.Age)
+		}
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -182,76 +143,10 @@ func (o Options) withDefaults() (Options, error) {
 	return o, err
 }
 
-func (f Faults) withDefaults() (Faults, error) {
-	if f.IssuanceDelay < 0 {
-		return f, fmt.Errorf("acme front: Faults.IssuanceDelay %s is negative: use 0 for no delay", f.IssuanceDelay)
-	}
-
-	patterns := slices.Concat(f.RefuseDNS01, f.RateLimit.Names)
-	for _, p := range patterns {
-		if _, err := path.Match(p, ""); err != nil {
-			return f, fmt.Errorf("acme front: name pattern %q is invalid: %w (use path.Match syntax, for example *.example.com)", p, err)
-		}
-	}
-
-	se := &f.ServerErrors
-	if se.Share < 0 || se.Share > 1 {
-		return f, fmt.Errorf("acme front: Faults.ServerErrors.Share %g is invalid: use a fraction from 0 to 1", se.Share)
-	}
-	if se.Share == 0 && len(se.Endpoints) > 0 {
-		se.Share = 1
-	}
-	if se.Status == 0 {
-		se.Status = 500
-	}
-	if se.Status < 500 || se.Status > 599 {
-		return f, fmt.Errorf("acme front: Faults.ServerErrors.Status %d is invalid: use a 5xx status such as 500 or 503", se.Status)
-	}
-	for _, e := range se.Endpoints {
-		if !slices.Contains(knownEndpoints, e) {
-			return f, fmt.Errorf("acme front: Faults.ServerErrors endpoint %q is unknown: use one of %v", e, knownEndpoints)
-		}
-	}
-
-	if f.RateLimit.RetryAfter < 0 {
-		return f, fmt.Errorf("acme front: Faults.RateLimit.RetryAfter %s is negative: use 0 for the default of %s", f.RateLimit.RetryAfter, defaultForcedRetryAfter)
-	}
-	if f.RateLimit.RetryAfter == 0 {
-		f.RateLimit.RetryAfter = defaultForcedRetryAfter
-	}
-	return f, nil
-}
-
 // logStart logs the configuration and every active fault knob, so a run's
 // log shows what was injected.
 func (o Options) logStart(log *slog.Logger) {
 	log.Info("acme front created", "pebble", o.PebbleURL,
 		"timeScale", o.TimeScale, "stateFile", o.StateFile, "slidingWindow", o.SlidingWindow, "seed", o.Seed)
-	f := o.Faults
-	if len(f.RefuseDNS01) > 0 {
-		log.Info("fault knob: refuse DNS-01 challenges", "names", f.RefuseDNS01)
-	}
-	if f.IssuanceDelay > 0 {
-		log.Info("fault knob: delay issuance", "modelDelay", f.IssuanceDelay,
-			"wallDelay", time.Duration(float64(f.IssuanceDelay)/o.TimeScale))
-	}
-	if f.ServerErrors.Share > 0 {
-		log.Info("fault knob: server errors", "share", f.ServerErrors.Share,
-			"endpoints", f.ServerErrors.Endpoints, "status", f.ServerErrors.Status)
-	}
-	if len(f.RateLimit.Names) > 0 {
-		log.Info("fault knob: force 429 on new orders", "names", f.RateLimit.Names,
-			"modelRetryAfter", f.RateLimit.RetryAfter)
-	}
-}
-
-// matchesAny reports whether name matches one of the path.Match patterns.
-// The patterns were validated by withDefaults.
-func matchesAny(patterns []string, name string) bool {
-	for _, p := range patterns {
-		if ok, _ := path.Match(p, name); ok {
-			return true
-		}
-	}
-	return false
+	o.Faults.logStart(log, o.TimeScale)
 }

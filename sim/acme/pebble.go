@@ -80,7 +80,8 @@ type Pebble struct {
 	// DirectoryURL the directory under it.
 	URL          string
 	DirectoryURL string
-	// ManagementURL serves the issuing roots at /roots/0.
+	// ManagementURL serves the issuing root at /roots/0, and the
+	// intermediate and its key at /intermediates/0 and /intermediate-keys/0.
 	ManagementURL string
 	// Serving is the self-signed TLS certificate Pebble serves; Roots
 	// trusts it.
@@ -319,19 +320,39 @@ func (p *Pebble) cleanup() {
 // IssuerRootPEM fetches the root that signs Pebble's certificate chains
 // from the management interface. Pebble makes a new root at every start.
 func (p *Pebble) IssuerRootPEM(ctx context.Context) ([]byte, error) {
+	return p.managementGet(ctx, "/roots/0", "root")
+}
+
+// IssuerIntermediate fetches the intermediate certificate that signs
+// Pebble's leaf certificates, and its private key, both PEM-encoded. With
+// them a test can sign a certificate that chains to IssuerRootPEM as if
+// Pebble had issued it, without an ACME order.
+func (p *Pebble) IssuerIntermediate(ctx context.Context) (certPEM, keyPEM []byte, err error) {
+	if certPEM, err = p.managementGet(ctx, "/intermediates/0", "intermediate"); err != nil {
+		return nil, nil, err
+	}
+	if keyPEM, err = p.managementGet(ctx, "/intermediate-keys/0", "intermediate's key"); err != nil {
+		return nil, nil, err
+	}
+	return certPEM, keyPEM, nil
+}
+
+// managementGet fetches a path of the management interface. resource names
+// what the path serves in errors.
+func (p *Pebble) managementGet(ctx context.Context, path, resource string) ([]byte, error) {
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.Roots}}, Timeout: 10 * time.Second}
 	defer client.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.ManagementURL+"/roots/0", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.ManagementURL+path, nil)
 	if err != nil {
 		return nil, err
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("fetching Pebble's root: %w", err)
+		return nil, fmt.Errorf("fetching Pebble's %s: %w", resource, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetching Pebble's root: HTTP %d from %s", resp.StatusCode, req.URL)
+		return nil, fmt.Errorf("fetching Pebble's %s: HTTP %d from %s", resource, resp.StatusCode, req.URL)
 	}
 	return io.ReadAll(resp.Body)
 }

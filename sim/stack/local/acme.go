@@ -58,6 +58,10 @@ type ACMEOptions struct {
 	// IssuedBeforeStart counts certificates per registered domain as
 	// issued before the front started (acme.Options.IssuedBeforeStart).
 	IssuedBeforeStart map[string]int
+	// PriorIssuances are certificates, by their exact name sets, that the
+	// front counts as issued before it started (acme.Options.PriorIssuances
+	// and the PriorIssuances function).
+	PriorIssuances []acme.PriorIssuance
 	// StateFile keeps the front's limiter state and ledger across restarts.
 	// Empty means acme-front-state.json in the stack's directory.
 	StateFile string
@@ -177,6 +181,7 @@ func (s *Stack) startACME(ctx context.Context, opts ACMEOptions, cm *CertManager
 		StateFile:         stateFile,
 		TimeScale:         opts.TimeScale,
 		IssuedBeforeStart: opts.IssuedBeforeStart,
+		PriorIssuances:    opts.PriorIssuances,
 		Faults:            opts.Faults,
 		Log:               s.log.With("server", "acme-front"),
 	})

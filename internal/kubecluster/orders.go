@@ -1,4 +1,4 @@
-package main
+package kubecluster
 
 import (
 	"context"
@@ -23,7 +23,7 @@ const (
 	annotationCertificateRevision = "cert-manager.io/certificate-revision"
 )
 
-// orderObserver reads the ACME events of a real cluster from cert-manager's
+// OrderObserver reads the ACME events of a real cluster from cert-manager's
 // Orders (acme.cert-manager.io/v1) and the CertificateRequests that own
 // them: an order when an Order was created, issued when it is valid,
 // refused when it errored with a rate-limit problem and authz-failed when
@@ -33,20 +33,20 @@ const (
 // with them, beyond a Certificate's revisionHistoryLimit. Events of a
 // deleted Order that certwave did not read while it ran are missing from
 // the ledger.
-type orderObserver struct {
-	client client.Client
+type OrderObserver struct {
+	Client client.Client
 }
 
-var _ engine.ACMEObserver = (*orderObserver)(nil)
+var _ engine.ACMEObserver = (*OrderObserver)(nil)
 
 // ACMEEvents implements engine.ACMEObserver.
-func (o *orderObserver) ACMEEvents(ctx context.Context, since time.Time) ([]engine.ACMEEvent, error) {
+func (o *OrderObserver) ACMEEvents(ctx context.Context, since time.Time) ([]engine.ACMEEvent, error) {
 	var orders acmev1.OrderList
-	if err := o.client.List(ctx, &orders); err != nil {
+	if err := o.Client.List(ctx, &orders); err != nil {
 		return nil, fmt.Errorf("list ACME Orders: %w", err)
 	}
 	var requests cmapi.CertificateRequestList
-	if err := o.client.List(ctx, &requests); err != nil {
+	if err := o.Client.List(ctx, &requests); err != nil {
 		return nil, fmt.Errorf("list CertificateRequests: %w", err)
 	}
 	byName := map[string]*cmapi.CertificateRequest{}
