@@ -65,7 +65,8 @@ func CheckClusterOptIn(o ClusterOptions) (string, error) {
 // once the operator has named it as disposable.
 func (o ClusterOptions) target() (*rest.Config, string, error) {
 	if o.Kubeconfig == "" {
-		return nil, "", fmt.Errorf("the cluster world needs a kubeconfig: pass --kubeconfig FILE, or set %s", EnvKubeconfig)
+		return nil, "", fmt.Errorf("the cluster world needs a kubeconfig: pass --kubeconfig FILE (make e2e KUBECONFIG=FILE), or set %s; "+
+			"KUBECONFIG is not read, so that a rehearsal never reaches the cluster a shell happens to point at", EnvKubeconfig)
 	}
 	cfg, name, err := kubecluster.Load(o.Kubeconfig, o.Context)
 	if err != nil {

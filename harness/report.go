@@ -38,8 +38,11 @@ type Result struct {
 	ACMEOrders      int           `json:"acmeOrders"`
 	MinAvailability float64       `json:"minAvailability"`
 	VirtualDuration time.Duration `json:"virtualDuration"`
-	Wall            time.Duration `json:"wall"`
-	Stop            string        `json:"stop,omitempty"`
+	// Ran is set once the scenario's world opened: without it ACMEOrders,
+	// MinAvailability and VirtualDuration were never measured.
+	Ran  bool          `json:"ran"`
+	Wall time.Duration `json:"wall"`
+	Stop string        `json:"stop,omitempty"`
 }
 
 // MarshalJSON writes the durations as Go duration strings ("132h0m0s")
@@ -53,6 +56,10 @@ func (r Result) MarshalJSON() ([]byte, error) {
 	}{plain(r), r.VirtualDuration.String(), r.Wall.String()})
 }
 
+// StopPlanRejected is Result.Stop when the planner rejected the plan
+// because it breaches a rate limit.
+const StopPlanRejected = "plan-rejected"
+
 // Replay returns the command that reruns the scenario with the same seed.
 func (r *Result) Replay() string {
 	if r.PlanFile != "" {
@@ -65,15 +72,24 @@ func (r *Result) Replay() string {
 	return fmt.Sprintf("certwave simulate --world %s%s --scenario %s --seed %d", r.World, suite, r.Scenario, r.Seed)
 }
 
+// measured renders the ACME orders, the minimum availability and the
+// virtual duration, or "-" for each when the world never opened.
+func (r *Result) measured() (orders, availability, span string) {
+	if !r.Ran {
+		return "-", "-", "-"
+	}
+	return fmt.Sprint(r.ACMEOrders), percent(r.MinAvailability), virtual(r.VirtualDuration)
+}
+
 // WriteTable writes one line per scenario in a terminal table, then the
 // replay command of each failed scenario.
 func WriteTable(w io.Writer, results []Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SCENARIO\tVERDICT\tACME ORDERS\tMIN AVAILABILITY\tVIRTUAL DURATION\tWALL\tSTOP")
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n",
-			r.Scenario, r.Verdict, r.ACMEOrders, percent(r.MinAvailability),
-			virtual(r.VirtualDuration), r.Wall.Round(time.Millisecond), dash(r.Stop))
+		orders, avail, span := r.measured()
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			r.Scenario, r.Verdict, orders, avail, span, r.Wall.Round(time.Millisecond), dash(r.Stop))
 	}
 	tw.Flush()
 
@@ -100,9 +116,9 @@ func WriteMarkdown(w io.Writer, world string, seed int64, results []Result) {
 	fmt.Fprintln(w, "| scenario | verdict | ACME orders | min availability | virtual duration | wall | stop |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
 	for _, r := range results {
-		fmt.Fprintf(w, "| %s | %s | %d | %s | %s | %s | %s |\n",
-			r.Scenario, r.Verdict, r.ACMEOrders, percent(r.MinAvailability),
-			virtual(r.VirtualDuration), r.Wall.Round(time.Millisecond), dash(r.Stop))
+		orders, avail, span := r.measured()
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n",
+			r.Scenario, r.Verdict, orders, avail, span, r.Wall.Round(time.Millisecond), dash(r.Stop))
 	}
 	for _, r := range results {
 		if len(r.Failures) == 0 && len(r.Notes) == 0 && r.Unsupported == "" {

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -27,5 +28,22 @@ func TestResultJSONDurations(t *testing.T) {
 	}
 	if got["scenario"] != "s" || got["acmeOrders"] != 3.0 {
 		t.Errorf("other fields lost: %s", data)
+	}
+}
+
+// A scenario whose world never opened shows "-" where the table would
+// show measurements, instead of 0 orders and 100% availability.
+func TestTableDashesUnmeasuredResults(t *testing.T) {
+	var out strings.Builder
+	WriteTable(&out, []Result{
+		{Scenario: "opened", Verdict: VerdictPass, Ran: true, ACMEOrders: 2, MinAvailability: 0.5, VirtualDuration: 48 * time.Hour},
+		{Scenario: "never-opened", Verdict: VerdictFail, MinAvailability: 1},
+	})
+	lines := strings.Split(out.String(), "\n")
+	if f := strings.Fields(lines[1]); f[2] != "2" || f[3] != "50.0%" {
+		t.Errorf("opened row = %q, want 2 orders and 50.0%%", lines[1])
+	}
+	if f := strings.Fields(lines[2]); f[2] != "-" || f[3] != "-" || f[4] != "-" {
+		t.Errorf("never-opened row = %q, want - for orders, availability and duration", lines[2])
 	}
 }

@@ -146,6 +146,7 @@ func runScenario(ctx context.Context, s *scenarios.Scenario, opts Options, prese
 		}
 	}
 	if r.world != nil {
+		res.Ran = true
 		res.ACMEOrders = r.world.ACMEOrders()
 		host, min := lowest(r.availability())
 		res.MinAvailability = min
@@ -154,8 +155,14 @@ func runScenario(ctx context.Context, s *scenarios.Scenario, opts Options, prese
 		}
 		res.VirtualDuration = r.world.Clock().Now().Sub(r.start)
 	}
-	if r.stop != nil {
+	var breach *plan.BreachError
+	switch {
+	case r.stop != nil:
 		res.Stop = r.stop.Rule
+	case errors.As(r.planErr, &breach):
+		// The planner rejected the plan before any step, which the table's
+		// stop column shows instead of "-".
+		res.Stop = StopPlanRejected
 	}
 	if opts.outcome != nil {
 		if o, err := r.outcome(ctx); err != nil {

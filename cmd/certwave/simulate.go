@@ -157,7 +157,7 @@ func runSimulate(cmd *cobra.Command, f *simulateFlags) error {
 		return runConformance(cmd, f, list, log)
 	}
 	stderr := cmd.ErrOrStderr()
-	fmt.Fprintf(stderr, "certwave simulate: world %s, seed %d, %d scenarios\n", f.world, f.seed, len(list))
+	fmt.Fprintf(stderr, "certwave simulate: world %s, seed %d, %s\n", f.world, f.seed, plural(len(list), "scenario"))
 	results := harness.RunSuite(cmd.Context(), list, harness.Options{World: f.world, Seed: f.seed, Log: log, Trace: trace, Suite: f.suite, Parallel: f.parallel, Cluster: f.clusterOpts},
 		func(r harness.Result) {
 			fmt.Fprintf(stderr, "  %-28s %s (%s)\n", r.Scenario, r.Verdict, r.Wall.Round(1e6))

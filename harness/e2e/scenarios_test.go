@@ -19,6 +19,8 @@ var (
 	testenv env.Environment
 	// world is the harness world the features run on.
 	world = "model"
+	// labelFilter is the framework's --labels filter.
+	labelFilter map[string][]string
 )
 
 // clusterKey keys the cluster world's options in the environment's
@@ -38,6 +40,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "e2e-framework flags: %v\n", err)
 		os.Exit(2)
 	}
+	labelFilter = cfg.Labels()
 	testenv = env.NewWithConfig(cfg)
 	if world == "cluster" {
 		testenv.Setup(selectCluster)
@@ -86,7 +89,28 @@ func TestScenarios(t *testing.T) {
 		}
 		feats = append(feats, b.Assess("verdict", assessScenario(s)).Feature())
 	}
+	if !slices.ContainsFunc(feats, func(f features.Feature) bool { return selected(f.Labels(), labelFilter) }) {
+		var known []string
+		for _, s := range list {
+			known = append(known, s.Labels...)
+		}
+		slices.Sort(known)
+		t.Fatalf("no scenario matches --labels %v, so nothing would run: use scenario=NAME, world=%s or label=LABEL, where LABEL is one of %v",
+			labelFilter, world, slices.Compact(known))
+	}
 	testenv.Test(t, feats...)
+}
+
+// selected reports whether a feature with labels passes the filter: for
+// every key of the filter, one of the feature's values for that key is
+// among the filter's values.
+func selected(labels, filter map[string][]string) bool {
+	for key, want := range filter {
+		if !slices.ContainsFunc(labels[key], func(v string) bool { return slices.Contains(want, v) }) {
+			return false
+		}
+	}
+	return true
 }
 
 // assessScenario runs s on the world and fails on any verdict but pass;
