@@ -58,7 +58,7 @@ func TestShimIgnoreListenersByVersion(t *testing.T) {
 		w := newReferenceWorld(t, Options{CertManagerVersion: c.version})
 		applyListeners(t, w, "network", "external", httpsListener("https-blog", "blog.example.com", "blog-tls"))
 		annotateGateway(t, w, "network", "external", map[string]string{
-			"cert-manager.io/cluster-issuer":      "letsencrypt-production",
+			"cert-manager.io/cluster-issuer":       "letsencrypt-production",
 			"cert-manager.io/ignore-tls-listeners": "https, https-blog",
 		})
 		w.Advance(time.Minute)
