@@ -69,7 +69,7 @@ type Store interface {
 
 // MemoryStore keeps progress in memory. Save keeps a deep copy, so that
 // the engine's later changes never reach what was saved, and Load decodes
-// that copy's JSON encoding, so that a resumed run sees only what a
+// that copy's JSON encoding, so that a resumed run reads only what a
 // FileStore or ConfigMapStore would have kept. It is safe for concurrent
 // use.
 //

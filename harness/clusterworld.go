@@ -73,11 +73,11 @@ func clusterScheme() *runtime.Scheme {
 
 // OpenCluster opens the cluster world on the cluster opts names. It
 // rejects a context not named in opts.DisposableContext before it
-// connects. Then it checks what the scenario needs. For what is missing it
-// returns an error that Run reports as unsupported: CRDs, a running
+// connects. Then it checks what the scenario needs: CRDs, a running
 // cert-manager controller, the scenario's ACME issuers (Ready, in the
 // cluster already), a gateway controller that accepts the scenario's
-// GatewayClasses, and probes that reach the data plane. It creates the
+// GatewayClasses, and probes that reach the data plane. For what is
+// missing it returns an error that Run reports as unsupported. It creates the
 // inventory's objects, waits until every Certificate is Ready and starts
 // sampling availability and ACME Orders. On failure it deletes what it
 // created.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/certwave/certwave/engine"
+	"github.com/certwave/certwave/engine/tlsprobe"
 )
 
 // Environment variables of the cluster world (ClusterOptionsFromEnv).
@@ -105,7 +106,7 @@ func ClusterOptionsFromEnv() (ClusterOptions, error) {
 		o.Addresses = addresses
 	}
 	if v := os.Getenv(EnvClusterRoots); v != "" {
-		roots, err := ReadRoots(EnvClusterRoots, v)
+		roots, err := tlsprobe.ReadRoots(EnvClusterRoots, v)
 		if err != nil {
 			return o, err
 		}

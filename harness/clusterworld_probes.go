@@ -2,10 +2,8 @@ package harness
 
 import (
 	"context"
-	"crypto/x509"
 	"fmt"
 	"net"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -44,20 +42,6 @@ func ParseAddresses(source string, values []string) (map[string]string, error) {
 		out[name] = addr
 	}
 	return out, nil
-}
-
-// ReadRoots reads a PEM bundle of CA certificates. source names the flag
-// or variable in errors.
-func ReadRoots(source, path string) (*x509.CertPool, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", source, err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(data) {
-		return nil, fmt.Errorf("invalid %s %s: no PEM CERTIFICATE block found", source, path)
-	}
-	return pool, nil
 }
 
 // openProber sets the world's prober, its client paths and the pairs it

@@ -79,7 +79,7 @@ func localFaults(faults []scenarios.Fault, start time.Time, scale int) (acme.Fau
 		}
 		switch f.Kind {
 		case model.FaultDNS01Fail:
-			out.RefuseDNS01 = append(out.RefuseDNS01, acme.DNS01Failure{Names: names, Window: window})
+			out.RejectDNS01 = append(out.RejectDNS01, acme.DNS01Failure{Names: names, Window: window})
 		case model.FaultRateLimit:
 			// RetryAfter stays zero: the front announces the rest of the
 			// window, as the model does.

@@ -26,7 +26,7 @@ func TestLocalFaultsMapsEachKind(t *testing.T) {
 
 	// At scale 1440 a day of plan time is a wall minute.
 	want := acme.Faults{
-		RefuseDNS01: []acme.DNS01Failure{{Names: []string{"auth.example.com"},
+		RejectDNS01: []acme.DNS01Failure{{Names: []string{"auth.example.com"},
 			Window: acme.Window{From: start, Until: start.Add(30 * time.Minute)}}},
 		RateLimit: []acme.ForcedRateLimit{{
 			Window: acme.Window{From: start.Add(3 * time.Minute), Until: start.Add(3*time.Minute + 15*time.Second)}}},
@@ -35,8 +35,8 @@ func TestLocalFaultsMapsEachKind(t *testing.T) {
 		ServerErrors: []acme.ServerErrors{{Endpoints: []acme.Endpoint{acme.EndpointNewOrder}, Names: []string{"*.example.com"}, Status: 500,
 			Window: acme.Window{From: start.Add(2500 * time.Millisecond), Until: start.Add(5 * time.Second)}}},
 	}
-	if !reflect.DeepEqual(got.RefuseDNS01, want.RefuseDNS01) {
-		t.Errorf("dns01-fail: %+v, want %+v", got.RefuseDNS01, want.RefuseDNS01)
+	if !reflect.DeepEqual(got.RejectDNS01, want.RejectDNS01) {
+		t.Errorf("dns01-fail: %+v, want %+v", got.RejectDNS01, want.RejectDNS01)
 	}
 	if !reflect.DeepEqual(got.RateLimit, want.RateLimit) {
 		t.Errorf("rate-limit: %+v, want %+v", got.RateLimit, want.RateLimit)

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/certwave/certwave/engine/tlsprobe"
 	"github.com/certwave/certwave/harness"
 	"github.com/certwave/certwave/scenarios"
 )
@@ -259,7 +260,7 @@ func (c *clusterWorldFlags) options(timeScaleSet bool) (harness.ClusterOptions, 
 		}
 	}
 	if c.rootsFile != "" {
-		if opts.Roots, err = harness.ReadRoots("--roots-file", c.rootsFile); err != nil {
+		if opts.Roots, err = tlsprobe.ReadRoots("--roots-file", c.rootsFile); err != nil {
 			return opts, err
 		}
 	}

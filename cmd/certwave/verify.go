@@ -1,12 +1,10 @@
 package main
 
 import (
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -230,29 +228,16 @@ func (f *verifyFlags) proberOptions(p *plan.Plan) (tlsprobe.Options, error) {
 
 	var err error
 	if f.caFile != "" {
-		if opts.PrivateRoots, err = readCertPool("--ca-file", f.caFile); err != nil {
+		if opts.PrivateRoots, err = tlsprobe.ReadRoots("--ca-file", f.caFile); err != nil {
 			return opts, err
 		}
 	}
 	if f.rootsFile != "" {
-		if opts.Roots, err = readCertPool("--roots-file", f.rootsFile); err != nil {
+		if opts.Roots, err = tlsprobe.ReadRoots("--roots-file", f.rootsFile); err != nil {
 			return opts, err
 		}
 	}
 	return opts, nil
-}
-
-// readCertPool reads a PEM bundle of CA certificates.
-func readCertPool(flag, path string) (*x509.CertPool, error) {
-	pemBytes, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", flag, err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pemBytes) {
-		return nil, fmt.Errorf("invalid %s %s: no PEM CERTIFICATE block found", flag, path)
-	}
-	return pool, nil
 }
 
 // pathsCarrying returns the client paths that carry target: every path

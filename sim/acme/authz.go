@@ -11,7 +11,7 @@ const challengeDNS01 = "dns-01"
 
 // handleAuthorization forwards an authorization request, learns the
 // authorization's identifier and challenges, records its outcome once, and
-// shows an authorization refused by the RefuseDNS01 knob as invalid.
+// shows an authorization refused by the RejectDNS01 knob as invalid.
 func (f *Front) handleAuthorization(w http.ResponseWriter, r *http.Request, body []byte) {
 	id := resourceID(r.URL.Path, pebbleAuthzPath)
 	var account string
@@ -98,7 +98,7 @@ func (f *Front) noteOutcome(rec *authzRecord, status string) {
 }
 
 // refusedAuthorization returns the first authorization of an order that the
-// RefuseDNS01 knob failed, or nil. Callers hold f.mu.
+// RejectDNS01 knob failed, or nil. Callers hold f.mu.
 func (f *Front) refusedAuthorization(rec *orderRecord) *authzRecord {
 	for _, id := range rec.Authorizations {
 		if a := f.authzs[id]; a != nil && a.Refused {
@@ -108,7 +108,7 @@ func (f *Front) refusedAuthorization(rec *orderRecord) *authzRecord {
 	return nil
 }
 
-// handleChallenge fails a DNS-01 challenge itself when the RefuseDNS01 knob
+// handleChallenge fails a DNS-01 challenge itself when the RejectDNS01 knob
 // matches the name. Otherwise it forwards the request and records the
 // outcome that Pebble's response shows.
 func (f *Front) handleChallenge(w http.ResponseWriter, r *http.Request, body []byte) {
@@ -126,7 +126,7 @@ func (f *Front) handleChallenge(w http.ResponseWriter, r *http.Request, body []b
 		if !rec.Refused {
 			rec.Refused = true
 			f.record(Entry{Event: EventDNS01Refused, Endpoint: EndpointChallenge, Authorization: rec.ID,
-				Account: rec.Account, Names: []string{rec.Name}, Detail: "the RefuseDNS01 fault knob matches the name"})
+				Account: rec.Account, Names: []string{rec.Name}, Detail: "the RejectDNS01 fault knob matches the name"})
 			f.noteOutcome(rec, statusInvalid)
 		}
 		invalid := refusedChallenge(chal, rec)
@@ -168,7 +168,7 @@ func refusedChallenge(c challengeResource, rec *authzRecord) challengeResource {
 	c.Status = statusInvalid
 	c.Error = &problem{
 		Type:   problemDNS,
-		Detail: fmt.Sprintf("DNS-01 validation of %s refused by the acme front's RefuseDNS01 fault knob", rec.Name),
+		Detail: fmt.Sprintf("DNS-01 validation of %s refused by the acme front's RejectDNS01 fault knob", rec.Name),
 		Status: http.StatusBadRequest,
 	}
 	return c

@@ -173,7 +173,7 @@ func TestPebbleFaultKnobs(t *testing.T) {
 	t.Run("refuse DNS-01", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		front := startFront(t, pebble, Options{Faults: Faults{RefuseDNS01: []DNS01Failure{{Names: []string{"refused.example.net"}}}}})
+		front := startFront(t, pebble, Options{Faults: Faults{RejectDNS01: []DNS01Failure{{Names: []string{"refused.example.net"}}}}})
 		client := newACMEClient(ctx, t, front)
 		_, err := issueCertificate(ctx, client, "refused.example.net")
 		var authzErr *xacme.AuthorizationError

@@ -21,8 +21,8 @@ import (
 // and the wildcard name itself. A wildcard authorization is matched as
 // "*.<domain>", and "\\*.example.com" matches only the wildcard name.
 type Faults struct {
-	// RefuseDNS01 fails DNS-01 challenges.
-	RefuseDNS01 []DNS01Failure
+	// RejectDNS01 fails DNS-01 challenges.
+	RejectDNS01 []DNS01Failure
 	// IssuanceDelay keeps finalized orders "processing".
 	IssuanceDelay []IssuanceDelay
 	// ServerErrors responds to requests with a server error instead of
@@ -130,13 +130,13 @@ const defaultForcedRetryAfter = time.Hour
 func (f Faults) withDefaults() (Faults, error) {
 	// Copy the rule slices, so that filling in defaults leaves the
 	// caller's Options as they were.
-	f.RefuseDNS01 = slices.Clone(f.RefuseDNS01)
+	f.RejectDNS01 = slices.Clone(f.RejectDNS01)
 	f.IssuanceDelay = slices.Clone(f.IssuanceDelay)
 	f.ServerErrors = slices.Clone(f.ServerErrors)
 	f.RateLimit = slices.Clone(f.RateLimit)
 
-	for i, r := range f.RefuseDNS01 {
-		if err := checkRule(fmt.Sprintf("RefuseDNS01[%d]", i), r.Names, r.Window); err != nil {
+	for i, r := range f.RejectDNS01 {
+		if err := checkRule(fmt.Sprintf("RejectDNS01[%d]", i), r.Names, r.Window); err != nil {
 			return f, err
 		}
 	}
@@ -215,7 +215,7 @@ func checkRule(field string, names []string, w Window) error {
 
 // logStart logs every fault rule, so a run's log shows what was injected.
 func (f Faults) logStart(log *slog.Logger, timeScale float64) {
-	for _, r := range f.RefuseDNS01 {
+	for _, r := range f.RejectDNS01 {
 		log.Info("fault knob: refuse DNS-01 challenges", "names", r.Names, "window", r.Window)
 	}
 	for _, r := range f.IssuanceDelay {
@@ -234,7 +234,7 @@ func (f Faults) logStart(log *slog.Logger, timeScale float64) {
 // failsDNS01 reports whether a DNS01Failure rule active at now matches
 // name.
 func (f Faults) failsDNS01(name string, now time.Time) bool {
-	for _, r := range f.RefuseDNS01 {
+	for _, r := range f.RejectDNS01 {
 		if r.Contains(now) && matchesAny(r.Names, name) {
 			return true
 		}

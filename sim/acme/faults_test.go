@@ -12,8 +12,8 @@ import (
 	"github.com/certwave/certwave/ratelimit"
 )
 
-func TestRefuseDNS01FailsAuthorization(t *testing.T) {
-	f := newTestFront(t, nil, nil, Options{Faults: Faults{RefuseDNS01: []DNS01Failure{{Names: []string{"*.refused.example"}}}}})
+func TestRejectDNS01FailsAuthorization(t *testing.T) {
+	f := newTestFront(t, nil, nil, Options{Faults: Faults{RejectDNS01: []DNS01Failure{{Names: []string{"*.refused.example"}}}}})
 	_, orderID := f.newOrder("1", "app.refused.example", "ok.example.com")
 	refusedAuthz := pebbleAuthzPath + orderID + "-a0"
 	f.post("1", refusedAuthz, nil)
@@ -65,8 +65,8 @@ func TestRefuseDNS01FailsAuthorization(t *testing.T) {
 	}
 }
 
-func TestRefuseDNS01MatchesWildcard(t *testing.T) {
-	f := newTestFront(t, nil, nil, Options{Faults: Faults{RefuseDNS01: []DNS01Failure{{Names: []string{"\\*.example.com"}}}}})
+func TestRejectDNS01MatchesWildcard(t *testing.T) {
+	f := newTestFront(t, nil, nil, Options{Faults: Faults{RejectDNS01: []DNS01Failure{{Names: []string{"\\*.example.com"}}}}})
 	_, orderID := f.newOrder("1", "*.example.com")
 	f.post("1", pebbleAuthzPath+orderID+"-a0", nil)
 	rec := f.post("1", pebbleChallengePath+orderID+"-a0-dns", map[string]any{})
@@ -169,10 +169,10 @@ func TestIssuanceDelayHoldsOrder(t *testing.T) {
 	}
 }
 
-func TestRefuseDNS01OnlyInsideWindow(t *testing.T) {
+func TestRejectDNS01OnlyInsideWindow(t *testing.T) {
 	clock := newFakeClock()
 	window := Window{From: clock.Now().Add(time.Minute), Until: clock.Now().Add(2 * time.Minute)}
-	f := newTestFront(t, nil, clock, Options{Faults: Faults{RefuseDNS01: []DNS01Failure{{Names: []string{"app.example.com"}, Window: window}}}})
+	f := newTestFront(t, nil, clock, Options{Faults: Faults{RejectDNS01: []DNS01Failure{{Names: []string{"app.example.com"}, Window: window}}}})
 
 	respond := func() string {
 		_, orderID := f.newOrder("1", "app.example.com")
@@ -296,7 +296,7 @@ func TestOptionsRejectInvalidValues(t *testing.T) {
 		"not a registered domain": {Options{PebbleURL: "https://127.0.0.1:1",
 			IssuedBeforeStart: map[string]int{"www.example.com": 1}}, `use its registered domain, such as "example.com"`},
 		"bad pattern": {Options{PebbleURL: "https://127.0.0.1:1",
-			Faults: Faults{RefuseDNS01: []DNS01Failure{{Names: []string{"["}}}}}, `RefuseDNS01[0] name pattern "["`},
+			Faults: Faults{RejectDNS01: []DNS01Failure{{Names: []string{"["}}}}}, `RejectDNS01[0] name pattern "["`},
 		"share above 1": {Options{PebbleURL: "https://127.0.0.1:1",
 			Faults: Faults{ServerErrors: []ServerErrors{{Share: 2}}}}, "Share 2"},
 		"status not 5xx": {Options{PebbleURL: "https://127.0.0.1:1",

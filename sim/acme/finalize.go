@@ -136,7 +136,7 @@ func (f *Front) adjustOrder(id string, resp *upstreamResponse) {
 	refused := f.refusedAuthorization(rec)
 	switch {
 	case refused != nil:
-		detail := fmt.Sprintf("the DNS-01 challenge for %s was refused by the acme front's RefuseDNS01 fault knob", refused.Name)
+		detail := fmt.Sprintf("the DNS-01 challenge for %s was refused by the acme front's RejectDNS01 fault knob", refused.Name)
 		resp.Body = rewriteJSON(resp.Body, func(o map[string]any) {
 			o["status"] = statusInvalid
 			o["error"] = problem{Type: problemDNS, Detail: detail, Status: http.StatusBadRequest}

@@ -25,7 +25,7 @@ const (
 	// EventOrderRejected: the limits allowed the order but Pebble rejected
 	// it, so the front refunded the new-order token.
 	EventOrderRejected Event = "order-rejected"
-	// EventOrderInvalid: Pebble or the RefuseDNS01 knob made an order
+	// EventOrderInvalid: Pebble or the RejectDNS01 knob made an order
 	// invalid.
 	EventOrderInvalid Event = "order-invalid"
 	// EventIssued: Pebble accepted a finalize request; the tokens are spent.
@@ -37,7 +37,7 @@ const (
 	// EventAuthorizationInvalid: an authorization turned invalid, which
 	// spends a failed-authorization token.
 	EventAuthorizationInvalid Event = "authorization-invalid"
-	// EventDNS01Refused: the RefuseDNS01 knob failed a challenge.
+	// EventDNS01Refused: the RejectDNS01 knob failed a challenge.
 	EventDNS01Refused Event = "dns01-refused"
 	// EventServerError: the ServerErrors knob failed a request.
 	EventServerError Event = "server-error"

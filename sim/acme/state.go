@@ -51,7 +51,7 @@ type authzRecord struct {
 	Challenges []challengeResource `json:"challenges"`
 	// Outcome is "valid" or "invalid" once the ledger has recorded it.
 	Outcome string `json:"outcome,omitempty"`
-	// Refused is true when the RefuseDNS01 knob failed it.
+	// Refused is true when the RejectDNS01 knob failed it.
 	Refused bool      `json:"refused,omitempty"`
 	Created time.Time `json:"created"`
 }

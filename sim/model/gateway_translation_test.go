@@ -298,8 +298,8 @@ func TestReferenceGrantPermitsCrossNamespaceSecret(t *testing.T) {
 }
 
 // parseCertsFromTLSSecretsData (tls.go): two certificates of one listener
-// may not cover the same domain with the same public key algorithm; the
-// later one is rejected and the listener is partially invalid.
+// may not cover the same domain with the same public key algorithm. The
+// later one is rejected, so the listener is partially invalid.
 func TestListenerDuplicateCertificateDomain(t *testing.T) {
 	w := edgeWorld(t, "1.9")
 	createObjects(t, w,
@@ -345,7 +345,7 @@ func TestComputeHosts(t *testing.T) {
 
 // buildOverlapKey (route.go): matches that select the same requests get
 // one key whatever the header name case, the order of headers and query
-// parameters, or a trailing slash of a path prefix; the method counts as
+// parameters, or a trailing slash of a path prefix. The method counts as
 // a header.
 func TestRouteMatchKeys(t *testing.T) {
 	prefix := func(v string) *gwapiv1.HTTPPathMatch {
@@ -362,10 +362,12 @@ func TestRouteMatchKeys(t *testing.T) {
 		}
 		return out
 	}
+
 	key := func(m gwapiv1.HTTPRouteMatch) string {
 		r := &gwapiv1.HTTPRoute{Spec: gwapiv1.HTTPRouteSpec{Rules: []gwapiv1.HTTPRouteRule{{Matches: []gwapiv1.HTTPRouteMatch{m}}}}}
 		return routeMatchKeys(r, []string{"app.example.com"})[0]
 	}
+
 	same := []struct {
 		name string
 		a, b gwapiv1.HTTPRouteMatch
@@ -379,6 +381,7 @@ func TestRouteMatchKeys(t *testing.T) {
 			t.Errorf("%s: keys differ, want equal", c.name)
 		}
 	}
+
 	differ := []struct {
 		name string
 		a, b gwapiv1.HTTPRouteMatch
@@ -392,6 +395,7 @@ func TestRouteMatchKeys(t *testing.T) {
 			t.Errorf("%s: keys equal, want different", c.name)
 		}
 	}
+
 	empty := routeMatchKeys(&gwapiv1.HTTPRoute{}, []string{"app.example.com"})
 	if len(empty) != 1 || empty[0] != key(gwapiv1.HTTPRouteMatch{}) {
 		t.Errorf("route without rules: keys %q, want the key of a match of every request", empty)

@@ -12,7 +12,7 @@ import (
 // A tunnel in front of the external Gateway whose ingress rule matches
 // every subdomain still carries only the hosts whose DNS points at that
 // Gateway: an internal host is never published through it, so probing it
-// there would count an outage no client sees.
+// there would count an outage that no client has.
 func TestTunnelCarriesOnlyItsGatewayHosts(t *testing.T) {
 	inv := topology.Reference()
 	inv.ClientPaths = append(inv.ClientPaths, topology.ClientPath{

@@ -93,7 +93,7 @@ func decodePrivateKey(data []byte) (crypto.Signer, error) {
 	if k, err := x509.ParseECPrivateKey(block.Bytes); err == nil {
 		return k, nil
 	}
-	return nil, fmt.Errorf("PEM block %q holds no PKCS#8, PKCS#1 or SEC 1 private key", block.Type)
+	return nil, fmt.Errorf("invalid PEM block %q: it contains no PKCS#8, PKCS#1 or SEC 1 private key", block.Type)
 }
 
 // decodeCertificates reads every certificate of PEM data, in order.
