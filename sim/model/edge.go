@@ -21,8 +21,9 @@ const (
 	istioController        = "istio.io/gateway-controller"
 )
 
-// edgeKinds are the kinds the edge model reads.
-var edgeKinds = []string{"Gateway", "HTTPRoute", "GatewayClass", "Secret", "ReferenceGrant"}
+// edgeKinds are the kinds the edge model reads, and the write counter of
+// the Secrets Gateways reference.
+var edgeKinds = []string{"Gateway", "HTTPRoute", "GatewayClass", gatewaySecretWrites, "ReferenceGrant"}
 
 // listenerState is the controller's view of one listener.
 type listenerState struct {
@@ -43,7 +44,10 @@ type listenerState struct {
 	programmed         bool
 	cert               *keyPair // the first valid certificate
 	certNames          []string // SANs of every valid certificate
-	attached           int32
+	// validity bounds the times at which the certificates checked are
+	// judged as they were; see translateListeners.
+	validity validityWindow
+	attached int32
 	// routes are the routes bound to the listener, with the hostnames
 	// they serve on it.
 	routes []boundRoute
@@ -134,7 +138,7 @@ func (w *World) computeEdge() (*edge, error) {
 			continue
 		}
 		gs := &gatewayState{key: gw.Namespace + "/" + gw.Name, gw: gw, controller: ctrl}
-		w.computeListeners(gs, grants.Items)
+		w.translateListeners(gs, grants.Items)
 		e.gateways[gs.key] = gs
 		e.order = append(e.order, gs.key)
 	}

@@ -36,8 +36,9 @@ type certificateRefError struct {
 //
 // The certificates' validity is judged on the world's clock when the
 // edge is computed, as Envoy Gateway judges it on the wall clock when it
-// translates: the status changes at the next write of an edge kind after
-// a certificate expires.
+// translates: the status changes at the first translation after a
+// certificate expires, which a write of a Gateway, route, GatewayClass,
+// ReferenceGrant or referenced Secret triggers (gatewaySecretWrites).
 //
 // NOTE: Envoy Gateway also translates again at each resync of its
 // informers' cache (controller-runtime's SyncPeriod, 10 hours by
@@ -72,7 +73,7 @@ func (w *World) resolveCertificates(gw *gwapiv1.Gateway, ls *listenerState, gran
 
 	var parseErrs, warnings, seenDomains []string
 	for _, s := range secrets {
-		pair, warning, err := w.servingKeyPair(s, &seenDomains)
+		pair, warning, err := w.servingKeyPair(s, &seenDomains, &ls.validity)
 		if err != nil {
 			parseErrs = append(parseErrs, fmt.Sprintf("%s/%s: %v", s.Namespace, s.Name, err))
 			continue
@@ -196,12 +197,18 @@ func referenceGranted(grants []gwapiv1.ReferenceGrant, fromNamespace, secretName
 // certificate (v1.9 added the tls.X509KeyPair check), so under 1.8 rules
 // the model rejects a mismatched Secret at translation that 1.8 would
 // pass on to Envoy, which rejects it.
-func (w *World) servingKeyPair(s *corev1.Secret, seenDomains *[]string) (pair *keyPair, warning string, err error) {
+func (w *World) servingKeyPair(s *corev1.Secret, seenDomains *[]string, validity *validityWindow) (pair *keyPair, warning string, err error) {
 	pair, _, err = w.secretKeyPair(s)
 	if err != nil {
 		return nil, "", err
 	}
 	now := w.sched.now
+	boundValidity(validity, pair.cert, now)
+	if bytes.Count(s.Data[corev1.TLSCertKey], []byte("-----BEGIN")) > 1 {
+		// The chain is parsed again at each translation: judge it at
+		// this instant only.
+		validity.narrow(now)
+	}
 	if err := checkValidity(pair.cert, now); err != nil {
 		return nil, "", err
 	}
@@ -226,6 +233,17 @@ func (w *World) servingKeyPair(s *corev1.Secret, seenDomains *[]string) (pair *k
 		*seenDomains = append(*seenDomains, algorithm+"/"+d)
 	}
 	return pair, warning, nil
+}
+
+// boundValidity narrows validity to the last instant at which
+// checkValidity judges c as it does at now.
+func boundValidity(validity *validityWindow, c *x509.Certificate, now time.Time) {
+	if !now.After(c.NotAfter) {
+		validity.narrow(c.NotAfter)
+	}
+	if now.Before(c.NotBefore) {
+		validity.narrow(c.NotBefore.Add(-time.Nanosecond))
+	}
 }
 
 // checkValidity returns an error when now is outside the certificate's

@@ -112,7 +112,7 @@ func (m *Mirror) load(ctx context.Context) error {
 		s.objects[gvk] = objs
 		delete(s.keys, gvk)
 		delete(s.shared, gvk)
-		s.count(gvk, "")
+		s.count(gvk, "", nil)
 		m.synced[gvk] = versions
 	}
 	return nil

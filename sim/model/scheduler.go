@@ -59,18 +59,32 @@ func (s *scheduler) after(d time.Duration, run func()) {
 	s.at(s.now.Add(d), run)
 }
 
-// runUntil runs every event due at or before t in time order, calling
-// settle after each, then sets the clock to t. Events scheduled while it
-// runs are included when they are due by t. It stops early, with the clock
-// at the last event run, when ctx is done.
+// runUntil runs every event due at or before t in time order, then sets
+// the clock to t. Events scheduled while it runs are included when they
+// are due by t. It stops early, with the clock at the last event run,
+// when ctx is done.
+//
+// settle runs once per instant, after every event due at that instant,
+// including events scheduled for that instant while it runs. The
+// controllers then see the changes of one instant together, as a
+// controller's work queue collects the objects changed since its last
+// reconcile. So fifty Secrets renewed at one instant cost one Gateway
+// translation, and a state that lasted no virtual time is never observed.
 func (s *scheduler) runUntil(ctx context.Context, t time.Time, settle func()) error {
+	unsettled := false
 	for len(s.queue) > 0 && !s.queue[0].at.After(t) {
 		if err := ctx.Err(); err != nil {
+			if unsettled {
+				settle()
+			}
 			return err
 		}
 		e := heap.Pop(&s.queue).(*event)
 		s.now = e.at
 		e.run()
+		if unsettled = len(s.queue) > 0 && s.queue[0].at.Equal(s.now); unsettled {
+			continue
+		}
 		settle()
 	}
 	if t.After(s.now) {

@@ -36,14 +36,25 @@ func (s *objectStore) put(gvk schema.GroupVersionKind, obj client.Object, subres
 	}
 	s.objects[gvk][key] = obj
 	delete(s.shared, gvk)
-	s.count(gvk, subresource)
+	s.count(gvk, subresource, obj)
 }
 
-func (s *objectStore) count(gvk schema.GroupVersionKind, subresource string) {
+// count counts a write of obj under its kind, or kind/subresource. A
+// write of a Secret a Gateway references, or of Secrets not named (obj
+// nil), is also counted under gatewaySecretWrites.
+func (s *objectStore) count(gvk schema.GroupVersionKind, subresource string, obj client.Object) {
 	if subresource != "" {
 		s.w.writes[gvk.Kind+"/"+subresource]++
+		return
+	}
+	s.w.writes[gvk.Kind]++
+	if obj == nil {
+		s.w.countObjectWrite(gvk.Kind, "", "", true)
 	} else {
-		s.w.writes[gvk.Kind]++
+		s.w.countObjectWrite(gvk.Kind, obj.GetNamespace(), obj.GetName(), false)
+	}
+	if gvk.Kind == "Secret" && (obj == nil || s.w.gatewayReferencesSecret(obj.GetNamespace(), obj.GetName())) {
+		s.w.writes[gatewaySecretWrites]++
 	}
 }
 
@@ -231,7 +242,7 @@ func (s *objectStore) remove(gvk schema.GroupVersionKind, live client.Object) {
 	delete(s.objects[gvk], storeKey(live.GetNamespace(), live.GetName()))
 	delete(s.keys, gvk)
 	delete(s.shared, gvk)
-	s.count(gvk, "")
+	s.count(gvk, "", live)
 }
 
 func (s *objectStore) DeleteAllOf(ctx context.Context, obj client.Object, opts ...client.DeleteAllOfOption) error {

@@ -76,6 +76,14 @@ type World struct {
 	// rebuildDataplane reuses it while those counters are unchanged.
 	lastEdge        *edge
 	lastEdgeVersion string
+	// objectWrites counts writes per object of the kinds a listener
+	// translation reads, and translations holds each Gateway's last
+	// translation; see translateListeners.
+	objectWrites map[string]uint64
+	translations map[string]*listenerTranslation
+	// secretIndex holds the Secrets Gateways reference; see
+	// gatewayReferencesSecret.
+	secretIndex *gatewaySecretIndex
 	// edgeOnly limits the controllers to those a Mirror runs.
 	edgeOnly bool
 }
@@ -124,18 +132,20 @@ func newWorld(inv *topology.Inventory, opts Options) (*World, error) {
 	}
 	scheme := shared.scheme
 	w := &World{
-		opts:    opts,
-		rules:   r,
-		inv:     inv,
-		rng:     rand.New(rand.NewPCG(uint64(opts.Seed), 0x5eed)),
-		sched:   scheduler{now: opts.Start},
-		scheme:  scheme,
-		events:  map[string]string{},
-		certs:   map[types.UID]*certState{},
-		issuers: map[string]bool{},
-		shim:    map[string]string{},
-		writes:  map[string]uint64{},
-		seen:    map[string]string{},
+		opts:         opts,
+		rules:        r,
+		inv:          inv,
+		rng:          rand.New(rand.NewPCG(uint64(opts.Seed), 0x5eed)),
+		sched:        scheduler{now: opts.Start},
+		scheme:       scheme,
+		events:       map[string]string{},
+		certs:        map[types.UID]*certState{},
+		issuers:      map[string]bool{},
+		shim:         map[string]string{},
+		writes:       map[string]uint64{},
+		seen:         map[string]string{},
+		objectWrites: map[string]uint64{},
+		translations: map[string]*listenerTranslation{},
 	}
 	w.log = newLogger(w, opts.Log)
 	w.log.Info("model world", "seed", opts.Seed, "options", opts.String(), "inventory", inv.Source)
