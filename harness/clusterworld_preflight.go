@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -60,6 +61,30 @@ func CheckClusterOptIn(o ClusterOptions) (string, error) {
 	_, name, err := o.target()
 	return name, err
 }
+
+// CheckClusterReachable asks the API server of the context in use for its
+// version, so that a suite on a cluster it cannot reach fails once, before
+// any scenario, instead of once per scenario.
+func CheckClusterReachable(ctx context.Context, o ClusterOptions) error {
+	cfg, name, err := o.target()
+	if err != nil {
+		return err
+	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.Timeout = reachTimeout
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("cluster world: context %s of kubeconfig %s: %w", name, o.Kubeconfig, err)
+	}
+	if _, err := dc.ServerVersion(); err != nil {
+		return fmt.Errorf("cluster world: cannot reach the API server %s of context %s (kubeconfig %s): %w; "+
+			"check that the cluster runs and that this machine can connect to it", cfg.Host, name, o.Kubeconfig, err)
+	}
+	return nil
+}
+
+// reachTimeout bounds CheckClusterReachable's request.
+const reachTimeout = 15 * time.Second
 
 // target returns the REST configuration and name of the context in use,
 // once the operator has named it as disposable.

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -45,5 +46,40 @@ func TestTableDashesUnmeasuredResults(t *testing.T) {
 	}
 	if f := strings.Fields(lines[2]); f[2] != "-" || f[3] != "-" || f[4] != "-" {
 		t.Errorf("never-opened row = %q, want - for orders, availability and duration", lines[2])
+	}
+}
+
+func TestReplayRepeatsWorldFlags(t *testing.T) {
+	r := Result{World: "cluster", Scenario: "local-smoke", Seed: 1, replayArgs: []string{"--kubeconfig", "kind.yaml", "--context", "kind-test"}}
+	want := "certwave simulate --world cluster --kubeconfig kind.yaml --context kind-test --scenario local-smoke --seed 1"
+	if got := r.Replay(); got != want {
+		t.Errorf("Replay() = %q, want %q", got, want)
+	}
+}
+
+func TestStatusReportsOpeningAndSteps(t *testing.T) {
+	s := builtinScenario(t, "shim-disabled")
+	var statuses []string
+	Run(context.Background(), s, Options{World: "model", Seed: 1, Status: func(scenario, status string) {
+		statuses = append(statuses, scenario+": "+status)
+	}})
+	if len(statuses) < 2 {
+		t.Fatalf("statuses = %q, want the opening and the steps", statuses)
+	}
+	if statuses[0] != "shim-disabled: opening the model world" {
+		t.Errorf("first status = %q, want the opening of the model world", statuses[0])
+	}
+	if !strings.HasPrefix(statuses[1], "shim-disabled: step p0-") {
+		t.Errorf("second status = %q, want a step of phase 0", statuses[1])
+	}
+}
+
+func TestDurationHeadingFollowsWorld(t *testing.T) {
+	for world, want := range map[string]string{"model": "VIRTUAL DURATION", "local": "DURATION (WALL CLOCK)"} {
+		var out strings.Builder
+		WriteTable(&out, []Result{{Scenario: "local-smoke", World: world, Verdict: VerdictPass}})
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table of world %s has no column %q:\n%s", world, want, out.String())
+		}
 	}
 }

@@ -46,6 +46,13 @@ type Options struct {
 	Parallel int
 	// Cluster selects the existing cluster of the cluster world.
 	Cluster ClusterOptions
+	// Status, when set, receives what a scenario is doing: the world
+	// opening, then each activity of the engine. The CLI shows it on the
+	// worlds that run in real time.
+	Status func(scenario, status string)
+	// ReplayArgs are command-line flags the replay command repeats, such
+	// as the cluster world's --kubeconfig and --context.
+	ReplayArgs []string
 	// outcome, when set, receives what the run left behind (Conform).
 	outcome *Outcome
 }
@@ -118,7 +125,7 @@ func runScenario(ctx context.Context, s *scenarios.Scenario, opts Options, prese
 	if s.Seed != 0 {
 		seed = s.Seed
 	}
-	res = Result{Scenario: s.Name, File: s.File, World: opts.World, Seed: seed, Suite: opts.Suite, MinAvailability: 1}
+	res = Result{Scenario: s.Name, File: s.File, World: opts.World, Seed: seed, Suite: opts.Suite, MinAvailability: 1, replayArgs: opts.ReplayArgs}
 	r := &run{s: s, opts: opts, result: &res, preset: preset, scale: 1}
 	r.opts.Seed = seed
 	defer func() {
@@ -221,6 +228,33 @@ func (r *run) execute(ctx context.Context) error {
 	return r.openAndDrive(ctx)
 }
 
+// status passes a status line to Options.Status.
+func (r *run) status(format string, args ...any) {
+	if r.opts.Status != nil {
+		r.opts.Status(r.s.Name, fmt.Sprintf(format, args...))
+	}
+}
+
+// activity passes the engine's activity to the world when it records it,
+// and to Options.Status.
+func (r *run) activity(a engine.Activity) {
+	if r.recorder != nil {
+		r.recorder.RecordActivity(a)
+	}
+	if r.opts.Status == nil {
+		return
+	}
+	if a.Description == string(a.Kind) {
+		r.status("step %s: %s", a.Step, a.Kind)
+		return
+	}
+	until := ""
+	if !a.Until.IsZero() {
+		until = " until " + a.Until.UTC().Format(time.DateTime) + " UTC"
+	}
+	r.status("step %s (%s): %s%s", a.Step, a.Kind, a.Description, until)
+}
+
 // openAndDrive opens the world for r.inv and drives the engine through
 // r.plan.
 func (r *run) openAndDrive(ctx context.Context) error {
@@ -232,6 +266,7 @@ func (r *run) openAndDrive(ctx context.Context) error {
 			return &unsupportedError{reason: fmt.Sprintf("in world %s: %s: %s", r.opts.World, need, reason)}
 		}
 	}
+	r.status("opening the %s world", r.opts.World)
 	w, err := openWorld(ctx, r.opts, r.inv, r.s, r.start)
 	if err != nil {
 		return fmt.Errorf("opening world %s: %w", r.opts.World, err)
@@ -288,13 +323,9 @@ func (r *run) drive(ctx context.Context) error {
 			killsAtStager = r.kills
 		}
 		var err error
-		var progress func(engine.Activity)
-		if r.recorder != nil {
-			progress = r.recorder.RecordActivity
-		}
 		eng, err = engine.New(r.world, r.plan, engine.Options{
 			Stager:         stager,
-			Progress:       progress,
+			Progress:       r.activity,
 			Store:          store,
 			PollInterval:   worldPollInterval(r.opts.World),
 			Until:          r.s.Run.Until,

@@ -49,6 +49,7 @@ expect: {stop: none}
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer TuneGC()()
 	for b.Loop() {
 		r := Run(context.Background(), s, Options{World: "model", Seed: 1})
 		if r.Verdict != VerdictPass {
@@ -62,6 +63,7 @@ func BenchmarkSuite(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer TuneGC()()
 	for b.Loop() {
 		RunSuite(context.Background(), list, Options{World: "model", Seed: 1}, nil)
 	}
@@ -70,19 +72,7 @@ func BenchmarkSuite(b *testing.B) {
 // TestSameSeedSameTrace runs one scenario twice with one seed through the
 // engine and the model: the traces must be byte-identical.
 func TestSameSeedSameTrace(t *testing.T) {
-	list, err := scenarios.LoadDir(scenarios.Builtin, ".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s *scenarios.Scenario
-	for _, candidate := range list {
-		if candidate.Name == "mirrored-secret-early" {
-			s = candidate
-		}
-	}
-	if s == nil {
-		t.Fatal("scenario mirrored-secret-early not found")
-	}
+	s := builtinScenario(t, "mirrored-secret-early")
 	var first, second bytes.Buffer
 	Run(context.Background(), s, Options{World: "model", Seed: 7, Trace: &first})
 	Run(context.Background(), s, Options{World: "model", Seed: 7, Trace: &second})

@@ -21,7 +21,7 @@ func runConformance(cmd *cobra.Command, f *simulateFlags, list []*scenarios.Scen
 	fmt.Fprintf(stderr, "certwave simulate: conformance of world %s with the model, seed %d, %d scenarios\n", f.world, f.seed, len(list))
 	bad := 0
 	for _, s := range list {
-		c := harness.Conform(cmd.Context(), s, harness.Options{World: f.world, Seed: f.seed, Log: log, Suite: f.suite, Cluster: f.clusterOpts})
+		c := harness.Conform(cmd.Context(), s, harness.Options{World: f.world, Seed: f.seed, Log: log, Suite: f.suite, Cluster: f.clusterOpts, ReplayArgs: f.replayArgs})
 		fmt.Fprintf(out, "%s: model %s, %s %s (%s); %d differences\n", s.Name, c.Model.Verdict, f.world, c.Other.Verdict, c.Other.Wall.Round(1e6), len(c.Differences))
 		for _, d := range c.Differences {
 			mark := "UNEXPLAINED"

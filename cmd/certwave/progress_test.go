@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -65,5 +66,26 @@ func TestProgressDisplayWritesLinesOutsideTerminal(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "\r") {
 		t.Errorf("output outside a terminal contains carriage returns: %q", out.String())
+	}
+}
+
+func TestStatusPrinterThrottles(t *testing.T) {
+	if statusPrinter("model", io.Discard) != nil {
+		t.Error("the model world prints status lines")
+	}
+	var out bytes.Buffer
+	status := statusPrinter("local", &out)
+	status("local-smoke", "opening the local world")
+	status("local-smoke", "step 0.1: annotate")
+	status("local-smoke", "step 0.2: annotate")
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("printed %d lines, want 2 (the opening and the first step):\n%s", len(lines), out.String())
+	}
+	if !strings.Contains(lines[0], "opening the local world") {
+		t.Errorf("first line = %q, want the opening", lines[0])
+	}
+	if !strings.Contains(lines[1], "step 0.1: annotate") {
+		t.Errorf("second line = %q, want step 0.1", lines[1])
 	}
 }

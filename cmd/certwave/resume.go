@@ -11,9 +11,16 @@ import (
 // on it, so that the Next of a stop can be pasted as it is: the same
 // kubeconfig, context, state, GitOps tree and variables, plus --resume.
 func resumeCommand(cmd *cobra.Command) string {
-	args := []string{"certwave", cmd.Name()}
+	args := append([]string{"certwave", cmd.Name()}, flagArgs(cmd, func(name string) bool { return name != "resume" })...)
+	return strings.Join(append(args, "--resume"), " ")
+}
+
+// flagArgs returns the flags set on cmd's command line that keep selects,
+// quoted for a POSIX shell.
+func flagArgs(cmd *cobra.Command, keep func(name string) bool) []string {
+	var args []string
 	cmd.Flags().Visit(func(f *pflag.Flag) {
-		if f.Name == "resume" {
+		if !keep(f.Name) {
 			return
 		}
 		if sv, ok := f.Value.(pflag.SliceValue); ok {
@@ -32,7 +39,7 @@ func resumeCommand(cmd *cobra.Command) string {
 		}
 		args = append(args, "--"+f.Name, shellQuote(f.Value.String()))
 	})
-	return strings.Join(append(args, "--resume"), " ")
+	return args
 }
 
 // shellQuote quotes s for a POSIX shell unless it needs no quotes.

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -36,6 +38,8 @@ type simulateFlags struct {
 	// built from them and the environment.
 	cluster     clusterWorldFlags
 	clusterOpts harness.ClusterOptions
+	// replayArgs are the cluster flags given, which replay commands repeat.
+	replayArgs []string
 }
 
 // clusterWorldFlags select the existing cluster of --world cluster.
@@ -117,6 +121,7 @@ func runSimulate(cmd *cobra.Command, f *simulateFlags) error {
 	if err := f.resolveCluster(cmd); err != nil {
 		return err
 	}
+	defer harness.TuneGC()()
 	if f.planFile != "" {
 		if f.world == "cluster" {
 			return fmt.Errorf("--plan with --world cluster is not supported: rehearse the plan on the model or local world")
@@ -135,6 +140,11 @@ func runSimulate(cmd *cobra.Command, f *simulateFlags) error {
 	list, err := loadScenarios(f)
 	if err != nil {
 		return err
+	}
+	if f.world == "cluster" {
+		if err := harness.CheckClusterReachable(cmd.Context(), f.clusterOpts); err != nil {
+			return err
+		}
 	}
 	var log io.Writer = io.Discard
 	if f.logFile != "" {
@@ -159,7 +169,7 @@ func runSimulate(cmd *cobra.Command, f *simulateFlags) error {
 	}
 	stderr := cmd.ErrOrStderr()
 	fmt.Fprintf(stderr, "certwave simulate: world %s, seed %d, %s\n", f.world, f.seed, plural(len(list), "scenario"))
-	results := harness.RunSuite(cmd.Context(), list, harness.Options{World: f.world, Seed: f.seed, Log: log, Trace: trace, Suite: f.suite, Parallel: f.parallel, Cluster: f.clusterOpts},
+	results := harness.RunSuite(cmd.Context(), list, harness.Options{World: f.world, Seed: f.seed, Log: log, Trace: trace, Suite: f.suite, Parallel: f.parallel, Cluster: f.clusterOpts, ReplayArgs: f.replayArgs, Status: statusPrinter(f.world, stderr)},
 		func(r harness.Result) {
 			fmt.Fprintf(stderr, "  %-28s %s (%s)\n", r.Scenario, r.Verdict, r.Wall.Round(1e6))
 		})
@@ -201,12 +211,15 @@ func (f *clusterWorldFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.rootsFile, "roots-file", "", "with --world cluster: PEM bundle of the roots for public hosts, such as Let's Encrypt's staging roots (default: the system roots)")
 }
 
+// clusterFlagNames are the flags of the cluster world.
+var clusterFlagNames = []string{"kubeconfig", "context", "disposable-context", "time-scale", "keep", "address", "roots-file"}
+
 // resolveCluster builds the cluster world's options and checks that the
 // context is named as disposable before any scenario runs. The flags
 // apply only with --world cluster.
 func (f *simulateFlags) resolveCluster(cmd *cobra.Command) error {
 	set := false
-	for _, name := range []string{"kubeconfig", "context", "disposable-context", "time-scale", "keep", "address", "roots-file"} {
+	for _, name := range clusterFlagNames {
 		set = set || cmd.Flags().Changed(name)
 	}
 	if f.world != "cluster" {
@@ -225,6 +238,7 @@ func (f *simulateFlags) resolveCluster(cmd *cobra.Command) error {
 		return err
 	}
 	f.clusterOpts = opts
+	f.replayArgs = flagArgs(cmd, func(name string) bool { return slices.Contains(clusterFlagNames, name) })
 	fmt.Fprintf(cmd.ErrOrStderr(), "certwave simulate: cluster world on context %s of %s, time scale %d; "+
 		"ACME orders are counted from cert-manager's Orders, availability from TLS probes\n", name, opts.Kubeconfig, max(opts.TimeScale, 1))
 	return nil
@@ -323,4 +337,33 @@ func hasAnyLabel(s *scenarios.Scenario, labels []string) bool {
 		}
 	}
 	return false
+}
+
+// statusInterval is the shortest time between two status lines of a
+// scenario on a world that runs in real time.
+const statusInterval = 10 * time.Second
+
+// statusPrinter returns the harness's Status callback for the world: on
+// the model, whose scenarios take seconds, none. Elsewhere it prints what
+// the scenario does, so that a scenario of several minutes shows its
+// progress: the world's opening, then at most one step line every
+// statusInterval.
+func statusPrinter(world string, out io.Writer) func(scenario, status string) {
+	if world == "model" {
+		return nil
+	}
+	var mu sync.Mutex
+	var last time.Time
+	return func(scenario, status string) {
+		mu.Lock()
+		defer mu.Unlock()
+		now := time.Now()
+		if !strings.HasPrefix(status, "opening") {
+			if !last.IsZero() && now.Sub(last) < statusInterval {
+				return
+			}
+			last = now
+		}
+		fmt.Fprintf(out, "  %-28s %s %s\n", scenario, now.Format(time.TimeOnly), status)
+	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -66,17 +67,39 @@ func TestSimulateClusterFlags(t *testing.T) {
 	}
 }
 
-// TestSimulateClusterUnsupportedOffline runs a scenario on the cluster
-// world that its needs rule out before the world connects, so it ends
-// unsupported without an API server.
-func TestSimulateClusterUnsupportedOffline(t *testing.T) {
+// TestSimulateClusterUnreachable checks that a suite on a cluster whose
+// API server does not answer fails once, before any scenario runs.
+func TestSimulateClusterUnreachable(t *testing.T) {
 	clearClusterEnv(t)
 	path := kindKubeconfig(t)
-	out, err := runCLI(t, "simulate", "--world", "cluster", "--kubeconfig", path, "--disposable-context", "kind-test", "--scenario", "local-smoke")
-	if err != nil {
-		t.Fatalf("simulate: %v", err)
+	out, err := runCLI(t, "simulate", "--world", "cluster", "--kubeconfig", path, "--disposable-context", "kind-test",
+		"--time-scale", "1000", "--scenario", "local-smoke", "--scenario", "reference-hybrid")
+	if err == nil {
+		t.Fatalf("simulate on an unreachable cluster succeeded:\n%s", out)
 	}
-	if !strings.Contains(out, "UNSUPPORTED local-smoke: in world cluster: wall-hours") {
-		t.Errorf("output does not report local-smoke unsupported for wall-hours:\n%s", out)
+	if want := "cannot reach the API server https://127.0.0.1:1 of context kind-test"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error = %v, want it to contain %q", err, want)
+	}
+	if code := exitCode(err); code != exitError {
+		t.Errorf("exit code = %d, want %d", code, exitError)
+	}
+	if out != "" {
+		t.Errorf("scenarios ran on an unreachable cluster:\n%s", out)
+	}
+}
+
+// TestSimulateReplayRepeatsClusterFlags checks the flags a cluster
+// world's replay command repeats: those of the cluster given on the
+// command line, quoted for a shell, and no others.
+func TestSimulateReplayRepeatsClusterFlags(t *testing.T) {
+	cmd := newSimulateCommand()
+	if err := cmd.ParseFlags([]string{"--world", "cluster", "--kubeconfig", "my kind.yaml", "--context", "kind-test",
+		"--disposable-context", "kind-test", "--time-scale", "100", "--seed", "3"}); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(flagArgs(cmd, func(name string) bool { return slices.Contains(clusterFlagNames, name) }), " ")
+	want := "--context kind-test --disposable-context kind-test --kubeconfig 'my kind.yaml' --time-scale 100"
+	if got != want {
+		t.Errorf("replay flags = %q, want %q", got, want)
 	}
 }
