@@ -62,9 +62,9 @@ func CheckClusterOptIn(o ClusterOptions) (string, error) {
 	return name, err
 }
 
-// CheckClusterReachable asks the API server of the context in use for its
-// version, so that a suite on a cluster it cannot reach fails once, before
-// any scenario, instead of once per scenario.
+// CheckClusterReachable requests the version of the API server of the
+// context in use. A suite on a cluster it cannot reach then fails once,
+// before any scenario, instead of once per scenario.
 func CheckClusterReachable(ctx context.Context, o ClusterOptions) error {
 	cfg, name, err := o.target()
 	if err != nil {

@@ -343,11 +343,10 @@ func hasAnyLabel(s *scenarios.Scenario, labels []string) bool {
 // scenario on a world that runs in real time.
 const statusInterval = 10 * time.Second
 
-// statusPrinter returns the harness's Status callback for the world: on
-// the model, whose scenarios take seconds, none. Elsewhere it prints what
-// the scenario does, so that a scenario of several minutes shows its
-// progress: the world's opening, then at most one step line every
-// statusInterval.
+// statusPrinter returns the harness's Status callback for the world, nil
+// on the model, whose scenarios take seconds. On the other worlds it
+// prints the world's opening, then at most one step line every
+// statusInterval, so that a scenario of several minutes shows progress.
 func statusPrinter(world string, out io.Writer) func(scenario, status string) {
 	if world == "model" {
 		return nil

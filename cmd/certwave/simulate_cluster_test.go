@@ -68,7 +68,7 @@ func TestSimulateClusterFlags(t *testing.T) {
 }
 
 // TestSimulateClusterUnreachable checks that a suite on a cluster whose
-// API server does not answer fails once, before any scenario runs.
+// API server refuses connections fails once, before any scenario runs.
 func TestSimulateClusterUnreachable(t *testing.T) {
 	clearClusterEnv(t)
 	path := kindKubeconfig(t)
