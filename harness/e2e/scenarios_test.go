@@ -69,6 +69,9 @@ func selectCluster(ctx context.Context, cfg *envconf.Config) (context.Context, e
 	if err != nil {
 		return ctx, err
 	}
+	if err := harness.CheckClusterReachable(ctx, opts); err != nil {
+		return ctx, err
+	}
 	fmt.Fprintf(os.Stderr, "cluster world: context %s of %s; ACME orders are counted from cert-manager's Orders, availability from TLS probes\n",
 		name, opts.Kubeconfig)
 	return context.WithValue(ctx, clusterKey{}, opts), nil
