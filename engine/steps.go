@@ -202,7 +202,7 @@ func (e *Engine) preflight(ctx context.Context) error {
 	if len(blockers) > 0 {
 		return &stopSignal{stop: &Stop{
 			Rule:    RulePreflightBlocker,
-			Reason:  fmt.Sprintf("the plan has blocker findings (%s): fix them and plan again, or accept each one knowingly", strings.Join(blockers, ", ")),
+			Reason:  fmt.Sprintf("the plan has blocker findings (%s): fix them and plan again, or accept each one knowingly with --accept-finding ID", strings.Join(blockers, ", ")),
 			Objects: objects,
 			At:      e.clock.Now(),
 			Next:    fmt.Sprintf("certwave run --plan %s --accept-finding %s", e.planFile(), blockers[0]),

@@ -117,7 +117,7 @@ func (a *analysis) routeFindings() []Finding {
 			ID:       FindingRouteWithoutSection,
 			Severity: SeverityWarning,
 			Objects:  objects,
-			Summary:  fmt.Sprintf("%d routes attach to Gateway %s without sectionName: %s.", len(unnamed), g.key, strings.Join(unnamed, ", ")),
+			Summary:  fmt.Sprintf("%s to Gateway %s without sectionName: %s.", routesAttach(len(unnamed)), g.key, strings.Join(unnamed, ", ")),
 			Mechanism: "A parentRef without sectionName binds to every listener whose hostname matches. With listener isolation (Envoy Gateway 1.2 and later) the wildcard listener stops serving a host " +
 				"as soon as a listener for that exact hostname exists, even a broken one. Each of these routes therefore moves to its https-<app> listener when the plan adds it, " +
 				"before the Certificate is Ready, and fails TLS until it is issued; the flip step only pins the route, and reverting sectionName is no rollback while the listener exists.",
@@ -249,4 +249,12 @@ func orExistingListener(hostname string) string {
 		return "an existing listener"
 	}
 	return "host " + hostname
+}
+
+// routesAttach returns "1 route attaches" or "N routes attach".
+func routesAttach(n int) string {
+	if n == 1 {
+		return "1 route attaches"
+	}
+	return fmt.Sprintf("%d routes attach", n)
 }

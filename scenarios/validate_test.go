@@ -22,6 +22,16 @@ func TestParseRejectsBadFields(t *testing.T) {
 			want: []string{"bad.yaml:5: field faults[0].kind", `"dns-fail"`, "dns01-fail"},
 		},
 		{
+			name: "unknown field of an inline topology",
+			yaml: "name: x\ndescription: d\ntopology:\n  inline:\n    gateways:\n      - name: edge\n        listeners: [{name: https, protocl: HTTPS}]\nexpect: {stop: none}\n",
+			want: []string{"bad.yaml:7: field topology.inline.gateways[0].listeners[0].protocl", "unknown field protocl", "protocol"},
+		},
+		{
+			name: "wrong type in an inline topology",
+			yaml: "name: x\ndescription: d\ntopology:\n  inline:\n    certificates: [{name: c, duration: 168h}]\nexpect: {stop: none}\n",
+			want: []string{"bad.yaml:5: field topology.inline.certificates[0].duration", `"168h"`, "nanoseconds"},
+		},
+		{
 			name: "two topologies",
 			yaml: "name: x\ndescription: d\ntopology: {reference: true, gitops: {dir: /x}}\nexpect: {stop: none}\n",
 			want: []string{"bad.yaml:3: field topology", "exactly one"},

@@ -166,7 +166,7 @@ func writeInventoryTable(w io.Writer, v *inventoryView) error {
 		kinds := make([]string, 0, len(v.Skipped))
 		total := 0
 		for k, n := range v.Skipped {
-			kinds = append(kinds, fmt.Sprintf("%s=%d", k, n))
+			kinds = append(kinds, fmt.Sprintf("%s: %d", k, n))
 			total += n
 		}
 		sort.Strings(kinds)

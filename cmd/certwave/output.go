@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 
 	"sigs.k8s.io/yaml"
 )
@@ -22,7 +23,7 @@ func checkFormat(format string, allowed ...string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("invalid output format %q: use one of %v", format, allowed)
+	return fmt.Errorf("invalid output format %q: use one of %s", format, strings.Join(allowed, ", "))
 }
 
 // writeStructured writes v as indented JSON or as YAML.

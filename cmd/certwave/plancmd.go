@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/certwave/certwave/plan"
+	"github.com/certwave/certwave/ratelimit"
 )
 
 type planFlags struct {
@@ -49,7 +50,13 @@ preflight checks and schedules the runbook's phases:
 
 It projects Let's Encrypt's buckets day by day and refuses a plan that would
 breach a limit unless --force is given; then it says which limit and until
-when issuance is locked out.`,
+when issuance is locked out.
+
+The header's lower bound is the shortest time any schedule of the same new
+public orders could take with the same soaks and rate limits: the canary
+and its soak, then waves as large as the per-domain buckets allow, one per
+wave soak. A plan longer than it pays for smaller waves or daily caps; a
+forced plan can be shorter, because it ignores the limits.`,
 		Example: `  certwave plan --reference
   certwave plan --from-dir ./home-ops --set SECRET_DOMAIN=example.com --out plan.yaml
   certwave plan --reference --variant all-acme -o json`,
@@ -146,6 +153,11 @@ func (f *planFlags) options() (plan.Options, error) {
 	}
 	if f.waveSoak < 0 || f.canarySoak < 0 {
 		return opts, fmt.Errorf("invalid soak: --wave-soak and --canary-soak must not be negative")
+	}
+	for _, l := range ratelimit.Limits() {
+		if l.Name == ratelimit.CertificatesPerDomain && (f.reserve < 0 || f.reserve >= l.Burst) {
+			return opts, fmt.Errorf("invalid --reserve %d: want 0 to %d, below the %s burst of %d", f.reserve, l.Burst-1, l.Name, l.Burst)
+		}
 	}
 	switch f.profile {
 	case "", "classic", "tlsserver", "shortlived":

@@ -102,10 +102,35 @@ func describeRehearsal(path string, rec *rehearsalRecord) string {
 		path, rec.Verdict, rec.World, rec.Seed, rec.RecordedAt.UTC().Format(time.RFC3339), rec.ACMEOrders, rec.MinAvailability)
 }
 
+// checkAccepted checks that each accepted finding ID names a finding of
+// the plan, so that a misspelt ID does not go unnoticed until the
+// preflight stops on the finding it meant.
+func checkAccepted(p *plan.Plan, accepted []string) error {
+	var ids []string
+	for _, f := range p.Findings {
+		if !slices.Contains(ids, f.ID) {
+			ids = append(ids, f.ID)
+		}
+	}
+	for _, id := range accepted {
+		if slices.Contains(ids, id) {
+			continue
+		}
+		if len(ids) == 0 {
+			return fmt.Errorf("invalid --accept-finding %q: the plan has no findings, so leave the flag out", id)
+		}
+		return fmt.Errorf("invalid --accept-finding %q: the plan has no finding with that ID; its findings are %s", id, strings.Join(ids, ", "))
+	}
+	return nil
+}
+
 // runSimulatePlan rehearses a plan file and records the outcome.
 func runSimulatePlan(cmd *cobra.Command, f *simulateFlags) error {
 	p, err := plan.Load(f.planFile)
 	if err != nil {
+		return err
+	}
+	if err := checkAccepted(p, f.accept); err != nil {
 		return err
 	}
 	stderr := cmd.ErrOrStderr()

@@ -158,6 +158,9 @@ func runRun(cmd *cobra.Command, f *runFlags) error {
 	if err != nil {
 		return err
 	}
+	if err := checkAccepted(p, f.accept); err != nil {
+		return err
+	}
 	log, closeLog, err := openRunLog(f.logFile, stderr)
 	if err != nil {
 		return err

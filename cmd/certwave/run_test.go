@@ -351,3 +351,19 @@ func TestRollbackDryRunAndApply(t *testing.T) {
 		t.Errorf("rollback --phase 7: %v", err)
 	}
 }
+
+func TestAcceptFindingMustNameAFinding(t *testing.T) {
+	_, planFile, _ := newModelCluster(t)
+	for _, args := range [][]string{
+		append([]string{"run"}, runArgs(planFile, "--accept-finding", "fixed-sni-clint")...),
+		{"simulate", "--plan", planFile, "--accept-finding", "fixed-sni-clint"},
+	} {
+		_, _, err := runCLIErr(t, args...)
+		if err == nil {
+			t.Fatalf("%s with a misspelt finding ID succeeded", args[0])
+		}
+		if want := `invalid --accept-finding "fixed-sni-clint": the plan has no finding with that ID`; !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an error containing %q", args[0], err, want)
+		}
+	}
+}

@@ -168,7 +168,7 @@ func runSimulate(cmd *cobra.Command, f *simulateFlags) error {
 		return runConformance(cmd, f, list, log)
 	}
 	stderr := cmd.ErrOrStderr()
-	fmt.Fprintf(stderr, "certwave simulate: world %s, seed %d, %s\n", f.world, f.seed, plural(len(list), "scenario"))
+	fmt.Fprintf(stderr, "certwave simulate: world %s, seed %d unless a scenario sets its own, %s\n", f.world, f.seed, plural(len(list), "scenario"))
 	results := harness.RunSuite(cmd.Context(), list, harness.Options{World: f.world, Seed: f.seed, Log: log, Trace: trace, Suite: f.suite, Parallel: f.parallel, Cluster: f.clusterOpts, ReplayArgs: f.replayArgs, Status: statusPrinter(f.world, stderr)},
 		func(r harness.Result) {
 			fmt.Fprintf(stderr, "  %-28s %s (%s)\n", r.Scenario, r.Verdict, r.Wall.Round(1e6))
@@ -218,13 +218,16 @@ var clusterFlagNames = []string{"kubeconfig", "context", "disposable-context", "
 // context is named as disposable before any scenario runs. The flags
 // apply only with --world cluster.
 func (f *simulateFlags) resolveCluster(cmd *cobra.Command) error {
-	set := false
+	var set []string
 	for _, name := range clusterFlagNames {
-		set = set || cmd.Flags().Changed(name)
+		if cmd.Flags().Changed(name) {
+			set = append(set, "--"+name)
+		}
 	}
 	if f.world != "cluster" {
-		if set {
-			return fmt.Errorf("--kubeconfig, --context, --disposable-context, --time-scale, --keep, --address and --roots-file apply only with --world cluster")
+		if len(set) > 0 {
+			return fmt.Errorf("%s given with --world %s: --kubeconfig, --context, --disposable-context, --time-scale, --keep, --address and --roots-file apply only with --world cluster",
+				strings.Join(set, ", "), f.world)
 		}
 		return nil
 	}
@@ -310,11 +313,25 @@ func loadScenarios(f *simulateFlags) ([]*scenarios.Scenario, error) {
 		out = append(out, s)
 	}
 	if len(out) == 0 {
-		names := make([]string, 0, len(all))
+		var names, labels []string
 		for _, s := range all {
 			names = append(names, s.Name)
+			for _, l := range s.Labels {
+				if !slices.Contains(labels, l) {
+					labels = append(labels, l)
+				}
+			}
 		}
-		return nil, fmt.Errorf("no scenario matches --scenario %v --label %v; known scenarios: %s", f.scenario, f.labels, strings.Join(names, ", "))
+		slices.Sort(labels)
+		var asked []string
+		for _, n := range f.scenario {
+			asked = append(asked, "--scenario "+n)
+		}
+		for _, l := range f.labels {
+			asked = append(asked, "--label "+l)
+		}
+		return nil, fmt.Errorf("no scenario matches %s; the scenarios are %s, and the labels %s",
+			strings.Join(asked, " "), strings.Join(names, ", "), strings.Join(labels, ", "))
 	}
 	return out, nil
 }

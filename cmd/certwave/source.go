@@ -67,7 +67,12 @@ func (f *sourceFlags) load(ctx context.Context) (*topology.Inventory, error) {
 			return nil, err
 		}
 		f.loadedContext = name
-		return topology.LoadCluster(ctx, c, name)
+		inv, err := topology.LoadCluster(ctx, c, name)
+		if err != nil {
+			return nil, fmt.Errorf("reading the inventory from context %s: %w; check that the cluster runs, that the kubeconfig reaches it, "+
+				"and that its user may list what deploy/rbac/certwave-run.yaml grants", name, err)
+		}
+		return inv, nil
 	}
 }
 

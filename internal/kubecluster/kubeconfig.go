@@ -6,7 +6,10 @@ package kubecluster
 
 import (
 	"fmt"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -30,7 +33,11 @@ func Load(kubeconfig, contextName string) (*rest.Config, string, error) {
 		name = contextName
 	}
 	if _, ok := raw.Contexts[name]; !ok {
-		return nil, "", fmt.Errorf("context %q not found in kubeconfig %s", name, kubeconfig)
+		names := slices.Sorted(maps.Keys(raw.Contexts))
+		if len(names) == 0 {
+			return nil, "", fmt.Errorf("context %q not found in kubeconfig %s, which has no contexts", name, kubeconfig)
+		}
+		return nil, "", fmt.Errorf("context %q not found in kubeconfig %s: use one of %s", name, kubeconfig, strings.Join(names, ", "))
 	}
 	cfg, err := cc.ClientConfig()
 	if err != nil {
