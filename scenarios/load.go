@@ -8,7 +8,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -69,7 +71,7 @@ func Parse(file string, data []byte) (*Scenario, error) {
 	dec.KnownFields(true)
 	var s Scenario
 	if err := dec.Decode(&s); err != nil {
-		return nil, fmt.Errorf("%s: %s", file, friendlyDecodeError(err))
+		return nil, errors.New(friendlyDecodeError(file, err))
 	}
 	s.File = file
 	if errs := validate(&s, root.Content[0]); len(errs) > 0 {
@@ -132,17 +134,74 @@ func LoadDir(fsys fs.FS, dir string) ([]*Scenario, error) {
 // scenario schema does not have.
 var unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type scenarios\.(\w+)`)
 
-// friendlyDecodeError rewrites the decoder's unknown-field messages as
-// "line N: unknown field F in SECTION", naming the section as the file
-// does rather than by its Go type.
-func friendlyDecodeError(err error) string {
+// decodeLine matches one error of the YAML decoder with its line.
+var decodeLine = regexp.MustCompile(`^line (\d+): (.*)$`)
+
+// sections names each type of the schema as the file spells its section.
+var sections = map[string]struct {
+	path string
+	t    reflect.Type
+}{
+	"Scenario":      {"the top level of the scenario", reflect.TypeFor[Scenario]()},
+	"Topology":      {"topology", reflect.TypeFor[Topology]()},
+	"GitOpsTree":    {"topology.gitops", reflect.TypeFor[GitOpsTree]()},
+	"ClientPath":    {"topology.clientPaths", reflect.TypeFor[ClientPath]()},
+	"World":         {"world", reflect.TypeFor[World]()},
+	"PlanSpec":      {"plan", reflect.TypeFor[PlanSpec]()},
+	"Fault":         {"faults", reflect.TypeFor[Fault]()},
+	"Action":        {"actions", reflect.TypeFor[Action]()},
+	"RunSpec":       {"run", reflect.TypeFor[RunSpec]()},
+	"GitOpsRun":     {"run.gitops", reflect.TypeFor[GitOpsRun]()},
+	"Expect":        {"expect", reflect.TypeFor[Expect]()},
+	"LockOut":       {"expect.lockedOut", reflect.TypeFor[LockOut]()},
+	"EndState":      {"expect.endState", reflect.TypeFor[EndState]()},
+	"TraceMatch":    {"expect.trace", reflect.TypeFor[TraceMatch]()},
+	"RenewalExpect": {"expect.renewals", reflect.TypeFor[RenewalExpect]()},
+}
+
+// friendlyDecodeError renders the decoder's errors as "FILE:LINE: ...",
+// the form of the validation errors. An unknown field is named with its
+// section as the file spells it, and the section's fields are listed.
+func friendlyDecodeError(file string, err error) string {
 	msg := strings.TrimSpace(strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n"))
-	return unknownField.ReplaceAllStringFunc(msg, func(m string) string {
-		parts := unknownField.FindStringSubmatch(m)
-		section := parts[3]
-		if section == "Scenario" {
-			return fmt.Sprintf("line %s: unknown field %s at the top level of the scenario; check its spelling against scenarios/schema.go", parts[1], parts[2])
+	var out []string
+	for _, line := range strings.Split(msg, "\n") {
+		line = strings.TrimSpace(line)
+		if parts := unknownField.FindStringSubmatch(line); parts != nil {
+			section, ok := sections[parts[3]]
+			if !ok {
+				section.path = parts[3]
+			}
+			where := "in " + section.path
+			if parts[3] == "Scenario" {
+				where = "at " + section.path
+			}
+			text := fmt.Sprintf("%s:%s: unknown field %s %s", file, parts[1], parts[2], where)
+			if section.t != nil {
+				text += "; the fields are " + strings.Join(yamlFields(section.t), ", ")
+			}
+			out = append(out, text)
+			continue
 		}
-		return fmt.Sprintf("line %s: unknown field %s in %s; check its spelling against scenarios/schema.go", parts[1], parts[2], strings.ToLower(section[:1])+section[1:])
-	})
+		if parts := decodeLine.FindStringSubmatch(line); parts != nil {
+			out = append(out, fmt.Sprintf("%s:%s: %s", file, parts[1], parts[2]))
+			continue
+		}
+		out = append(out, file+": "+line)
+	}
+	return strings.Join(out, "\n")
+}
+
+// yamlFields returns the YAML keys of a struct type, sorted.
+func yamlFields(t reflect.Type) []string {
+	var keys []string
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		keys = append(keys, name)
+	}
+	slices.Sort(keys)
+	return keys
 }

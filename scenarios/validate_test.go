@@ -14,7 +14,7 @@ func TestParseRejectsBadFields(t *testing.T) {
 		{
 			name: "unknown field",
 			yaml: "name: x\ndescription: d\ntopology: {reference: true}\nexpect: {stop: none}\nbogus: 1\n",
-			want: []string{"bad.yaml", "line 5", "bogus"},
+			want: []string{"bad.yaml:5: unknown field bogus at the top level of the scenario"},
 		},
 		{
 			name: "bad fault kind",
@@ -44,7 +44,7 @@ func TestParseRejectsBadFields(t *testing.T) {
 		{
 			name: "bad duration",
 			yaml: "name: x\ndescription: d\ntopology: {reference: true}\nplan: {waveSoak: 3 days}\nexpect: {stop: none}\n",
-			want: []string{"line 4", `"3 days"`, "14d"},
+			want: []string{"bad.yaml:4:", `"3 days"`, "14d"},
 		},
 		{
 			name: "bad stop rule",
@@ -94,7 +94,7 @@ func TestUnknownFieldNamesSectionAndLine(t *testing.T) {
 	if err == nil {
 		t.Fatal("a misspelled field was accepted")
 	}
-	want := "typo.yaml: line 4: unknown field minAvailabilty in expect"
+	want := "typo.yaml:4: unknown field minAvailabilty in expect; the fields are "
 	if !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "scenarios.") {
 		t.Errorf("error = %q, want it to start with %q and name no Go type", err, want)
 	}
