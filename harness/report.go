@@ -174,11 +174,20 @@ func Count(results []Result) (pass, fail, unsupported int) {
 
 func percent(f float64) string { return fmt.Sprintf("%.1f%%", f*100) }
 
+// virtual renders a duration in days from one day up, else as a Go
+// duration without trailing zero units: 2h45m, 5m, 90s.
 func virtual(d time.Duration) string {
 	if d >= 24*time.Hour {
 		return fmt.Sprintf("%.1fd", d.Hours()/24)
 	}
-	return d.Round(time.Second).String()
+	s := d.Round(time.Second).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func dash(s string) string {

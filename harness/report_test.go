@@ -83,3 +83,20 @@ func TestDurationHeadingFollowsWorld(t *testing.T) {
 		}
 	}
 }
+
+func TestVirtualDurationFormat(t *testing.T) {
+	cases := map[time.Duration]string{
+		0:                            "0s",
+		90 * time.Second:             "1m30s",
+		5 * time.Minute:              "5m",
+		2*time.Hour + 45*time.Minute: "2h45m",
+		3 * time.Hour:                "3h",
+		132 * time.Hour:              "5.5d",
+		2*time.Hour + 30*time.Second: "2h0m30s",
+	}
+	for d, want := range cases {
+		if got := virtual(d); got != want {
+			t.Errorf("virtual(%s) = %q, want %q", d, got, want)
+		}
+	}
+}

@@ -65,9 +65,10 @@ same seed gives the same trace, and days of soaks and renewals take
 seconds of wall time.
 
 It prints a table (scenario, verdict, ACME orders, minimum availability,
-virtual duration, wall time), writes a Markdown report with --report, and
-exits with status 2 when a scenario fails, printing the command that
-replays it.
+virtual duration, wall time, stop rule) and writes a Markdown report with
+--report. Exit status: 0 when every scenario passed or is unsupported, 2
+when a scenario failed (the table then prints the command that replays
+it), 1 on invalid input or other errors.
 
 With --world cluster it runs them on an existing disposable cluster
 (--kubeconfig, --context): it creates each scenario's objects there,
