@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
@@ -169,4 +170,40 @@ func conditionDetail(conds []metav1.Condition, t, what string) string {
 		return what + ": no " + t + " condition"
 	}
 	return fmt.Sprintf("%s: %s=%s %s: %s", what, t, c.Status, c.Reason, c.Message)
+}
+
+// pendingRequest describes why the newest CertificateRequest of the
+// Certificate namespace/name is not Ready, such as an issuer that does not
+// exist, or returns "" when there is none or it reports no reason. The
+// Certificate's own condition says only that its Secret is missing.
+func (e *Engine) pendingRequest(ctx context.Context, key string) (string, error) {
+	ns, name := splitKey(key)
+	var list cmv1.CertificateRequestList
+	if err := e.listOptional(ctx, &list, client.InNamespace(ns)); err != nil {
+		return "", err
+	}
+	var newest *cmv1.CertificateRequest
+	newestRevision := -1
+	for i := range list.Items {
+		r := &list.Items[i]
+		if r.Annotations[cmv1.CertificateNameKey] != name {
+			continue
+		}
+		revision, err := strconv.Atoi(r.Annotations[cmv1.CertificateRequestRevisionAnnotationKey])
+		if err != nil {
+			revision = 0
+		}
+		if revision > newestRevision {
+			newest, newestRevision = r, revision
+		}
+	}
+	if newest == nil {
+		return "", nil
+	}
+	for _, c := range newest.Status.Conditions {
+		if c.Type == cmv1.CertificateRequestConditionReady && c.Status != cmmeta.ConditionTrue && c.Message != "" {
+			return fmt.Sprintf("CertificateRequest %s/%s %s: %s", ns, newest.Name, c.Reason, c.Message), nil
+		}
+	}
+	return "", nil
 }

@@ -198,8 +198,8 @@ func (e *Engine) rateLimitMessages(ctx context.Context) ([]observation, error) {
 
 // listOptional lists into list and treats a kind the client or the cluster
 // does not know as an empty list.
-func (e *Engine) listOptional(ctx context.Context, list client.ObjectList) error {
-	err := e.client.List(ctx, list)
+func (e *Engine) listOptional(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	err := e.client.List(ctx, list, opts...)
 	if err == nil || meta.IsNoMatchError(err) || runtime.IsNotRegisteredError(err) {
 		return nil
 	}

@@ -286,6 +286,15 @@ func (e *Engine) waitReady(ctx context.Context, st *runState, step *plan.Step, c
 	if err != nil || ok {
 		return err
 	}
+	// The Certificates' details come first in pending, in the order of
+	// notReady.
+	for i, obj := range notReady {
+		if detail, err := e.pendingRequest(ctx, strings.TrimPrefix(obj, "Certificate/")); err != nil {
+			return err
+		} else if detail != "" {
+			pending[i] += "; " + detail
+		}
+	}
 	reason := fmt.Sprintf("not ready after %s: %s", e.readyTimeout(step), joinReasons(pending))
 	if len(notReady) > maxStuckCertificates {
 		// More than the cluster-wide maximum stuck at once points at a

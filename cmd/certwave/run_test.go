@@ -367,3 +367,20 @@ func TestAcceptFindingMustNameAFinding(t *testing.T) {
 		}
 	}
 }
+
+// TestRehearsalNamesMissingIssuer checks that a Certificate stuck on an
+// issuer that does not exist is reported with its CertificateRequest's
+// reason, not only with the Certificate's missing Secret.
+func TestRehearsalNamesMissingIssuer(t *testing.T) {
+	planFile := filepath.Join(t.TempDir(), "plan.yaml")
+	if _, _, err := runCLIErr(t, "plan", "--reference", "--acme-issuer", "ClusterIssuer/nope", "--out", planFile); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := runCLIErr(t, "simulate", "--plan", planFile)
+	if err == nil {
+		t.Fatal("the rehearsal of a plan whose ACME issuer does not exist passed")
+	}
+	if want := `Pending: Referenced "ClusterIssuer/nope" not found`; !strings.Contains(out, want) {
+		t.Errorf("the rehearsal's failure does not contain %q:\n%s", want, out)
+	}
+}
