@@ -175,7 +175,7 @@ func conditionDetail(conds []metav1.Condition, t, what string) string {
 // pendingRequest describes why the newest CertificateRequest of the
 // Certificate namespace/name is not Ready, such as an issuer that does not
 // exist, or returns "" when there is none or it reports no reason. The
-// Certificate's own condition says only that its Secret is missing.
+// Certificate's own condition reports only that its Secret is missing.
 func (e *Engine) pendingRequest(ctx context.Context, key string) (string, error) {
 	ns, name := splitKey(key)
 	var list cmv1.CertificateRequestList
