@@ -80,9 +80,16 @@ func (a *analysis) profileFindings() []Finding {
 	issuer := lookupIssuer(a.inv, o.ACMEIssuer)
 	switch {
 	case issuer == nil && strings.HasPrefix(o.ACMEIssuer, "ClusterIssuer/"):
+		// A cluster's inventory lists every ClusterIssuer, so there the
+		// issuer does not exist. A GitOps tree may leave some out, for
+		// example those a Helm chart creates.
+		severity := SeverityWarning
+		if a.inv.Source == "reference" || strings.HasPrefix(a.inv.Source, "cluster:") {
+			severity = SeverityBlocker
+		}
 		out = append(out, Finding{
 			ID:        FindingACMEIssuerNotInventory,
-			Severity:  SeverityWarning,
+			Severity:  severity,
 			Objects:   []string{o.ACMEIssuer},
 			Summary:   fmt.Sprintf("The ACME issuer %s is not in inventory %q.", o.ACMEIssuer, a.inv.Source),
 			Mechanism: "The shim copies the issuer annotation into every Certificate it creates; a missing issuer leaves them all pending, and the plan cannot read the issuer's profile.",

@@ -401,10 +401,23 @@ func TestFindingAppNameCollision(t *testing.T) {
 	}
 }
 
+// A missing ACME issuer is a blocker where the inventory lists every
+// ClusterIssuer (a cluster, the reference) and a warning for a GitOps
+// tree, which may leave some out.
 func TestFindingACMEIssuerNotFound(t *testing.T) {
 	opts := testOptions()
 	opts.ACMEIssuer = "ClusterIssuer/missing"
-	requireFinding(t, Preflight(cleanInventory(), opts), FindingACMEIssuerNotInventory)
+	for source, want := range map[string]Severity{
+		"cluster:kind-test": SeverityBlocker,
+		"reference":         SeverityBlocker,
+		"gitops:./home-ops": SeverityWarning,
+	} {
+		inv := cleanInventory()
+		inv.Source = source
+		if f := requireFinding(t, Preflight(inv, opts), FindingACMEIssuerNotInventory); f.Severity != want {
+			t.Errorf("inventory %s: severity %s, want %s", source, f.Severity, want)
+		}
+	}
 }
 
 func TestFindingUnplannedShimCertificate(t *testing.T) {

@@ -102,24 +102,30 @@ func describeRehearsal(path string, rec *rehearsalRecord) string {
 		path, rec.Verdict, rec.World, rec.Seed, rec.RecordedAt.UTC().Format(time.RFC3339), rec.ACMEOrders, rec.MinAvailability)
 }
 
-// checkAccepted checks that each accepted finding ID names a finding of
-// the plan, so that a misspelt ID does not go unnoticed until the
-// preflight stops on the finding it meant.
+// checkAccepted checks that each accepted finding ID names a blocker
+// finding of the plan, the only kind the preflight stops on, so that a
+// misspelt ID does not go unnoticed until the preflight stops on the
+// finding it meant.
 func checkAccepted(p *plan.Plan, accepted []string) error {
-	var ids []string
+	var blockers []string
+	severity := map[string]plan.Severity{}
 	for _, f := range p.Findings {
-		if !slices.Contains(ids, f.ID) {
-			ids = append(ids, f.ID)
+		severity[f.ID] = f.Severity
+		if f.Severity == plan.SeverityBlocker && !slices.Contains(blockers, f.ID) {
+			blockers = append(blockers, f.ID)
 		}
 	}
 	for _, id := range accepted {
-		if slices.Contains(ids, id) {
+		if slices.Contains(blockers, id) {
 			continue
 		}
-		if len(ids) == 0 {
-			return fmt.Errorf("invalid --accept-finding %q: the plan has no findings, so leave the flag out", id)
+		if s, ok := severity[id]; ok {
+			return fmt.Errorf("invalid --accept-finding %q: it is a %s finding, not a blocker, so the preflight does not stop on it; leave it out", id, s)
 		}
-		return fmt.Errorf("invalid --accept-finding %q: the plan has no finding with that ID; its findings are %s", id, strings.Join(ids, ", "))
+		if len(blockers) == 0 {
+			return fmt.Errorf("invalid --accept-finding %q: the plan has no blocker findings, so leave the flag out", id)
+		}
+		return fmt.Errorf("invalid --accept-finding %q: the plan has no blocker finding with that ID; its blockers are %s", id, strings.Join(blockers, ", "))
 	}
 	return nil
 }

@@ -362,21 +362,26 @@ func TestAcceptFindingMustNameAFinding(t *testing.T) {
 		if err == nil {
 			t.Fatalf("%s with a misspelt finding ID succeeded", args[0])
 		}
-		if want := `invalid --accept-finding "fixed-sni-clint": the plan has no finding with that ID`; !strings.Contains(err.Error(), want) {
+		if want := `invalid --accept-finding "fixed-sni-clint": the plan has no blocker`; !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want an error containing %q", args[0], err, want)
 		}
 	}
 }
 
-// TestRehearsalNamesMissingIssuer checks that a Certificate stuck on an
-// issuer that does not exist is reported with its CertificateRequest's
-// reason, not only with the Certificate's missing Secret.
+// TestRehearsalNamesMissingIssuer checks a plan whose ACME issuer does
+// not exist: the plan reports a blocker, and with the blocker accepted a
+// Certificate stuck on the issuer is reported with its
+// CertificateRequest's reason, not only with its missing Secret.
 func TestRehearsalNamesMissingIssuer(t *testing.T) {
 	planFile := filepath.Join(t.TempDir(), "plan.yaml")
-	if _, _, err := runCLIErr(t, "plan", "--reference", "--acme-issuer", "ClusterIssuer/nope", "--out", planFile); err != nil {
+	out, _, err := runCLIErr(t, "plan", "--reference", "--acme-issuer", "ClusterIssuer/nope", "--out", planFile)
+	if err != nil {
 		t.Fatal(err)
 	}
-	out, _, err := runCLIErr(t, "simulate", "--plan", planFile)
+	if want := "[blocker] acme-issuer-not-found"; !strings.Contains(out, want) {
+		t.Errorf("the plan does not report %q:\n%s", want, out)
+	}
+	out, _, err = runCLIErr(t, "simulate", "--plan", planFile, "--accept-finding", "acme-issuer-not-found")
 	if err == nil {
 		t.Fatal("the rehearsal of a plan whose ACME issuer does not exist passed")
 	}
