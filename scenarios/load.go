@@ -8,9 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"reflect"
 	"regexp"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -67,6 +65,13 @@ func Parse(file string, data []byte) (*Scenario, error) {
 	if len(root.Content) == 0 {
 		return nil, fmt.Errorf("%s: empty scenario file", file)
 	}
+	// Unknown fields first, all of them: the decoder stops at its first
+	// section with one, and the inline inventory is not decoded here.
+	fields := &validator{root: root.Content[0]}
+	fields.checkFields(root.Content[0])
+	if len(fields.errs) > 0 {
+		return nil, fileErrors(file, fields.errs)
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	var s Scenario
@@ -75,13 +80,18 @@ func Parse(file string, data []byte) (*Scenario, error) {
 	}
 	s.File = file
 	if errs := validate(&s, root.Content[0]); len(errs) > 0 {
-		msgs := make([]string, len(errs))
-		for i, e := range errs {
-			msgs[i] = fmt.Sprintf("%s:%s", file, e)
-		}
-		return nil, errors.New(strings.Join(msgs, "\n"))
+		return nil, fileErrors(file, errs)
 	}
 	return &s, nil
+}
+
+// fileErrors prefixes each validation error with the file name.
+func fileErrors(file string, errs []string) error {
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = fmt.Sprintf("%s:%s", file, e)
+	}
+	return errors.New(strings.Join(msgs, "\n"))
 }
 
 // LoadFile reads and validates one scenario file.
@@ -130,59 +140,17 @@ func LoadDir(fsys fs.FS, dir string) ([]*Scenario, error) {
 	return out, nil
 }
 
-// unknownField matches the YAML decoder's message for a field the
-// scenario schema does not have.
-var unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type scenarios\.(\w+)`)
-
 // decodeLine matches one error of the YAML decoder with its line.
 var decodeLine = regexp.MustCompile(`^line (\d+): (.*)$`)
 
-// sections names each type of the schema as the file spells its section.
-var sections = map[string]struct {
-	path string
-	t    reflect.Type
-}{
-	"Scenario":      {"the top level of the scenario", reflect.TypeFor[Scenario]()},
-	"Topology":      {"topology", reflect.TypeFor[Topology]()},
-	"GitOpsTree":    {"topology.gitops", reflect.TypeFor[GitOpsTree]()},
-	"ClientPath":    {"topology.clientPaths", reflect.TypeFor[ClientPath]()},
-	"World":         {"world", reflect.TypeFor[World]()},
-	"PlanSpec":      {"plan", reflect.TypeFor[PlanSpec]()},
-	"Fault":         {"faults", reflect.TypeFor[Fault]()},
-	"Action":        {"actions", reflect.TypeFor[Action]()},
-	"RunSpec":       {"run", reflect.TypeFor[RunSpec]()},
-	"GitOpsRun":     {"run.gitops", reflect.TypeFor[GitOpsRun]()},
-	"Expect":        {"expect", reflect.TypeFor[Expect]()},
-	"LockOut":       {"expect.lockedOut", reflect.TypeFor[LockOut]()},
-	"EndState":      {"expect.endState", reflect.TypeFor[EndState]()},
-	"TraceMatch":    {"expect.trace", reflect.TypeFor[TraceMatch]()},
-	"RenewalExpect": {"expect.renewals", reflect.TypeFor[RenewalExpect]()},
-}
-
 // friendlyDecodeError renders the decoder's errors as "FILE:LINE: ...",
-// the form of the validation errors. An unknown field is named with its
-// section as the file spells it, and the section's fields are listed.
+// the form of the validation errors. Unknown fields never reach the
+// decoder: checkFields reports them first.
 func friendlyDecodeError(file string, err error) string {
 	msg := strings.TrimSpace(strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n"))
 	var out []string
 	for _, line := range strings.Split(msg, "\n") {
 		line = strings.TrimSpace(line)
-		if parts := unknownField.FindStringSubmatch(line); parts != nil {
-			section, ok := sections[parts[3]]
-			if !ok {
-				section.path = parts[3]
-			}
-			where := "in " + section.path
-			if parts[3] == "Scenario" {
-				where = "at " + section.path
-			}
-			text := fmt.Sprintf("%s:%s: unknown field %s %s", file, parts[1], parts[2], where)
-			if section.t != nil {
-				text += "; the fields are " + strings.Join(yamlFields(section.t), ", ")
-			}
-			out = append(out, text)
-			continue
-		}
 		if parts := decodeLine.FindStringSubmatch(line); parts != nil {
 			out = append(out, fmt.Sprintf("%s:%s: %s", file, parts[1], parts[2]))
 			continue
@@ -190,18 +158,4 @@ func friendlyDecodeError(file string, err error) string {
 		out = append(out, file+": "+line)
 	}
 	return strings.Join(out, "\n")
-}
-
-// yamlFields returns the YAML keys of a struct type, sorted.
-func yamlFields(t reflect.Type) []string {
-	var keys []string
-	for f := range t.Fields() {
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "" || name == "-" {
-			continue
-		}
-		keys = append(keys, name)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -84,9 +84,6 @@ func validate(s *Scenario, root *yaml.Node) []string {
 	}
 	if s.Topology.Inline != nil {
 		n++
-		if inline := nodeAt(root, "topology.inline"); inline != nil {
-			v.checkInline(inline)
-		}
 	}
 	if n != 1 {
 		v.fail("topology", "choose exactly one of reference: true, gitops or inline")
@@ -245,15 +242,4 @@ func mappingValue(n *yaml.Node, key string) *yaml.Node {
 		}
 	}
 	return nil
-}
-
-// nodeAt returns the node at a dotted path of mapping keys, or nil.
-func nodeAt(root *yaml.Node, path string) *yaml.Node {
-	node := root
-	for _, key := range strings.Split(path, ".") {
-		if node = mappingValue(node, key); node == nil {
-			return nil
-		}
-	}
-	return node
 }

@@ -14,7 +14,7 @@ func TestParseRejectsBadFields(t *testing.T) {
 		{
 			name: "unknown field",
 			yaml: "name: x\ndescription: d\ntopology: {reference: true}\nexpect: {stop: none}\nbogus: 1\n",
-			want: []string{"bad.yaml:5: unknown field bogus at the top level of the scenario"},
+			want: []string{"bad.yaml:5: field bogus: unknown field; use one of actions,"},
 		},
 		{
 			name: "bad fault kind",
@@ -24,7 +24,7 @@ func TestParseRejectsBadFields(t *testing.T) {
 		{
 			name: "unknown field of an inline topology",
 			yaml: "name: x\ndescription: d\ntopology:\n  inline:\n    gateways:\n      - name: edge\n        listeners: [{name: https, protocl: HTTPS}]\nexpect: {stop: none}\n",
-			want: []string{"bad.yaml:7: field topology.inline.gateways[0].listeners[0].protocl", "unknown field protocl", "protocol"},
+			want: []string{"bad.yaml:7: field topology.inline.gateways[0].listeners[0].protocl: unknown field (did you mean protocol?)"},
 		},
 		{
 			name: "wrong type in an inline topology",
@@ -94,8 +94,26 @@ func TestUnknownFieldNamesSectionAndLine(t *testing.T) {
 	if err == nil {
 		t.Fatal("a misspelled field was accepted")
 	}
-	want := "typo.yaml:4: unknown field minAvailabilty in expect; the fields are "
+	want := "typo.yaml:4: field expect.minAvailabilty: unknown field (did you mean minAvailability?); use one of "
 	if !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "scenarios.") {
 		t.Errorf("error = %q, want it to start with %q and name no Go type", err, want)
+	}
+}
+
+// TestUnknownFieldsAllAtOnce checks that one parse reports the unknown
+// fields of every section, the inline inventory's included.
+func TestUnknownFieldsAllAtOnce(t *testing.T) {
+	_, err := Parse("typo.yaml", []byte("name: typo\ndescription: d\nplan: {wavesize: 3}\ntopology:\n  inline:\n    gateways: [{name: edge, clas: envoy}]\nexpcet: {stop: none}\n"))
+	if err == nil {
+		t.Fatal("misspelled fields were accepted")
+	}
+	for _, want := range []string{
+		"typo.yaml:3: field plan.wavesize: unknown field (did you mean waveSize?)",
+		"typo.yaml:6: field topology.inline.gateways[0].clas: unknown field (did you mean class?)",
+		"typo.yaml:7: field expcet: unknown field",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not contain %q:\n%v", want, err)
+		}
 	}
 }
