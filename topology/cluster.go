@@ -3,6 +3,7 @@ package topology
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"strings"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
@@ -85,9 +86,19 @@ func listOptional(ctx context.Context, c client.Reader, list client.ObjectList) 
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("listing %T: %w", list, err)
+		return fmt.Errorf("listing %s: %w", kindsOf(list), err)
 	}
 	return nil
+}
+
+// kindsOf names what a typed list holds, such as GatewayList for
+// *v1.GatewayList.
+func kindsOf(list client.ObjectList) string {
+	name := reflect.TypeOf(list).String()
+	if i := strings.LastIndex(name, "."); i >= 0 {
+		name = name[i+1:]
+	}
+	return name
 }
 
 func gatewayFromAPI(g *gwapi.Gateway) Gateway {

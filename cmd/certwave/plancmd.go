@@ -52,11 +52,17 @@ It projects Let's Encrypt's buckets day by day and refuses a plan that would
 breach a limit unless --force is given; then it says which limit and until
 when issuance is locked out.
 
-The header's lower bound is the shortest time any schedule of the same new
-public orders could take with the same soaks and rate limits: the canary
-and its soak, then waves as large as the per-domain buckets allow, one per
-wave soak. A plan longer than it pays for smaller waves or daily caps; a
-forced plan can be shorter, because it ignores the limits.`,
+The header gives the plan's whole span, the span of its public orders
+(from the canary's order to the end of the soak after the last public
+order, phase 4 included), and the lower bound of that span: the shortest
+time any schedule of the same public orders could take with the same soaks
+and rate limits, with waves as large as the per-domain buckets allow and no
+daily cap. The public span is longer when the plan caps waves per day; a
+forced plan's can be shorter, because it ignores the limits.
+
+Exit status: 0 when the plan was made (blocker findings included: the
+engine stops on them at preflight), 2 when it breaches a rate limit and
+--force is not given, 1 on invalid input or other errors.`,
 		Example: `  certwave plan --reference
   certwave plan --from-dir ./home-ops --set SECRET_DOMAIN=example.com --out plan.yaml
   certwave plan --reference --variant all-acme -o json`,
@@ -198,8 +204,8 @@ func writePlanFile(path string, p *plan.Plan) error {
 
 func writePlanTable(w io.Writer, p *plan.Plan) {
 	fmt.Fprintf(w, "Plan for %s (%s, variant %s, profile %s)\n", orDash(p.Domain), p.Source, p.Options.Variant, orDash(p.Options.Profile))
-	fmt.Fprintf(w, "Start %s   End %s   (%s; lower bound %s)\n\n",
-		p.Options.Start.Format(time.RFC3339), p.End.Format(time.RFC3339), days(p.End.Sub(p.Options.Start)), days(p.LowerBound))
+	fmt.Fprintf(w, "Start %s   End %s   (%s in all; public orders over %s, lower bound %s)\n\n",
+		p.Options.Start.Format(time.RFC3339), p.End.Format(time.RFC3339), days(p.End.Sub(p.Options.Start)), days(p.PublicSpan), days(p.LowerBound))
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "COHORT\tGATEWAYS\tHOSTS\tNOTE")
