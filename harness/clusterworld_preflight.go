@@ -15,7 +15,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -70,21 +69,11 @@ func CheckClusterReachable(ctx context.Context, o ClusterOptions) error {
 	if err != nil {
 		return err
 	}
-	cfg = rest.CopyConfig(cfg)
-	cfg.Timeout = reachTimeout
-	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
-	if err != nil {
-		return fmt.Errorf("cluster world: context %s of kubeconfig %s: %w", name, o.Kubeconfig, err)
-	}
-	if _, err := dc.ServerVersion(); err != nil {
-		return fmt.Errorf("cluster world: cannot reach the API server %s of context %s (kubeconfig %s): %w; "+
-			"check that the cluster runs and that this machine can connect to it", cfg.Host, name, o.Kubeconfig, err)
+	if err := kubecluster.CheckReachable(cfg, name, o.Kubeconfig); err != nil {
+		return fmt.Errorf("cluster world: %w", err)
 	}
 	return nil
 }
-
-// reachTimeout bounds CheckClusterReachable's request.
-const reachTimeout = 15 * time.Second
 
 // target returns the REST configuration and name of the context in use,
 // once the operator has named it as disposable.

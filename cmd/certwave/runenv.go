@@ -83,6 +83,9 @@ func openClusterEnv(ctx context.Context, f *clusterFlags, p *plan.Plan, log *slo
 	if err != nil {
 		return nil, err
 	}
+	if err := kubecluster.CheckReachable(cfg, name, f.kubeconfig); err != nil {
+		return nil, err
+	}
 	base, err := client.New(cfg, client.Options{Scheme: runScheme()})
 	if err != nil {
 		return nil, fmt.Errorf("connecting to context %s: %w", name, err)

@@ -103,3 +103,30 @@ func TestSimulateReplayRepeatsClusterFlags(t *testing.T) {
 		t.Errorf("replay flags = %q, want %q", got, want)
 	}
 }
+
+// TestCommandsFailOnceOnUnreachableCluster checks that run, status and
+// inventory stop with one error, before any retry, when the API server
+// refuses connections.
+func TestCommandsFailOnceOnUnreachableCluster(t *testing.T) {
+	path := kindKubeconfig(t)
+	planFile := filepath.Join(t.TempDir(), "plan.yaml")
+	if _, err := runCLI(t, "plan", "--reference", "--out", planFile); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"run", "--kubeconfig", path, "--context", "kind-test", "--plan", planFile},
+		{"status", "--kubeconfig", path, "--context", "kind-test", "--plan", planFile},
+		{"inventory", "--kubeconfig", path, "--context", "kind-test"},
+	} {
+		_, err := runCLI(t, args...)
+		if err == nil {
+			t.Fatalf("%s on an unreachable cluster succeeded", args[0])
+		}
+		if want := "cannot reach the API server https://127.0.0.1:1 of context kind-test"; !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an error containing %q", args[0], err, want)
+		}
+		if code := exitCode(err); code != exitError {
+			t.Errorf("%s: exit code %d, want %d", args[0], code, exitError)
+		}
+	}
+}

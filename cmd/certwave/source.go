@@ -96,6 +96,9 @@ func clusterClient(kubeconfig, contextName string) (client.Client, string, error
 	if err != nil {
 		return nil, "", err
 	}
+	if err := kubecluster.CheckReachable(cfg, name, kubeconfig); err != nil {
+		return nil, "", err
+	}
 	c, err := client.New(cfg, client.Options{Scheme: topology.Scheme()})
 	if err != nil {
 		return nil, "", fmt.Errorf("connecting to context %s: %w", name, err)

@@ -10,7 +10,9 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -44,4 +46,25 @@ func Load(kubeconfig, contextName string) (*rest.Config, string, error) {
 		return nil, "", fmt.Errorf("kubeconfig %s, context %s: %w", kubeconfig, name, err)
 	}
 	return cfg, name, nil
+}
+
+// ReachTimeout bounds CheckReachable's request.
+const ReachTimeout = 15 * time.Second
+
+// CheckReachable requests the API server's version once, so that a
+// command on a cluster it cannot reach fails at once with one clear error
+// instead of after its retries. name and kubeconfig name the context in
+// the error.
+func CheckReachable(cfg *rest.Config, name, kubeconfig string) error {
+	cfg = rest.CopyConfig(cfg)
+	cfg.Timeout = ReachTimeout
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("context %s of kubeconfig %s: %w", name, kubeconfig, err)
+	}
+	if _, err := dc.ServerVersion(); err != nil {
+		return fmt.Errorf("cannot reach the API server %s of context %s (kubeconfig %s): %w; "+
+			"check that the cluster runs and that this machine can connect to it", cfg.Host, name, kubeconfig, err)
+	}
+	return nil
 }
