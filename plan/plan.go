@@ -17,7 +17,7 @@ type BreachError struct {
 }
 
 func (e *BreachError) Error() string {
-	return fmt.Sprintf("plan breaches %s for %s at %s, issuance for it is possible again from %s: %s",
+	return fmt.Sprintf("plan breaches %s for %s at %s; the next order for it fits from %s: %s",
 		e.Breach.Limit, e.Breach.Key, e.Breach.At.Format(time.RFC3339), e.Breach.Until.Format(time.RFC3339), e.Breach.Detail)
 }
 

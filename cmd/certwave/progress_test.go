@@ -70,11 +70,11 @@ func TestProgressDisplayWritesLinesOutsideTerminal(t *testing.T) {
 }
 
 func TestStatusPrinterThrottles(t *testing.T) {
-	if statusPrinter("model", io.Discard) != nil {
+	if statusPrinter("model", 11, io.Discard) != nil {
 		t.Error("the model world prints status lines")
 	}
 	var out bytes.Buffer
-	status := statusPrinter("local", &out)
+	status := statusPrinter("local", 11, &out)
 	status("local-smoke", "opening the local world")
 	status("local-smoke", "step 0.1: annotate")
 	status("local-smoke", "step 0.2: annotate")

@@ -170,9 +170,13 @@ func runSimulate(cmd *cobra.Command, f *simulateFlags) error {
 	}
 	stderr := cmd.ErrOrStderr()
 	fmt.Fprintf(stderr, "certwave simulate: world %s, seed %d unless a scenario sets its own, %s\n", f.world, f.seed, plural(len(list), "scenario"))
-	results := harness.RunSuite(cmd.Context(), list, harness.Options{World: f.world, Seed: f.seed, Log: log, Trace: trace, Suite: f.suite, Parallel: f.parallel, Cluster: f.clusterOpts, ReplayArgs: f.replayArgs, Status: statusPrinter(f.world, stderr)},
+	width := 0
+	for _, s := range list {
+		width = max(width, len(s.Name))
+	}
+	results := harness.RunSuite(cmd.Context(), list, harness.Options{World: f.world, Seed: f.seed, Log: log, Trace: trace, Suite: f.suite, Parallel: f.parallel, Cluster: f.clusterOpts, ReplayArgs: f.replayArgs, Status: statusPrinter(f.world, width, stderr)},
 		func(r harness.Result) {
-			fmt.Fprintf(stderr, "  %-28s %s (%s)\n", r.Scenario, r.Verdict, r.Wall.Round(1e6))
+			fmt.Fprintf(stderr, "  %-*s %s (%s)\n", width, r.Scenario, r.Verdict, r.Wall.Round(1e6))
 		})
 
 	if f.output == formatJSON {
@@ -365,7 +369,8 @@ const statusInterval = 10 * time.Second
 // on the model, whose scenarios take seconds. On the other worlds it
 // prints the world's opening, then at most one step line every
 // statusInterval, so that a scenario of several minutes shows progress.
-func statusPrinter(world string, out io.Writer) func(scenario, status string) {
+// Scenario names are padded to width, the longest name of the suite.
+func statusPrinter(world string, width int, out io.Writer) func(scenario, status string) {
 	if world == "model" {
 		return nil
 	}
@@ -381,6 +386,6 @@ func statusPrinter(world string, out io.Writer) func(scenario, status string) {
 			}
 			last = now
 		}
-		fmt.Fprintf(out, "  %-28s %s %s\n", scenario, now.Format(time.TimeOnly), status)
+		fmt.Fprintf(out, "  %-*s %s %s\n", width, scenario, now.Format(time.TimeOnly), status)
 	}
 }
