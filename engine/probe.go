@@ -55,7 +55,7 @@ func (e *Engine) clientPathsFor(host string) []topology.ClientPath {
 		if p.Gateway != "" && gateway != "" && p.Gateway != gateway {
 			continue
 		}
-		if len(p.Hostnames) > 0 && !matchesAny(p.Hostnames, host) {
+		if !p.CarriesHostname(host) {
 			continue
 		}
 		if p.Kind == topology.ClientPathFixedSNI && slices.Contains(e.opts.AcceptFindings, "fixed-sni-client") {
@@ -66,15 +66,6 @@ func (e *Engine) clientPathsFor(host string) []topology.ClientPath {
 		out = append(out, p)
 	}
 	return out
-}
-
-func matchesAny(patterns []string, host string) bool {
-	for _, p := range patterns {
-		if topology.HostnameMatches(p, host) {
-			return true
-		}
-	}
-	return false
 }
 
 // checkProbe returns what is wrong with one probe result, or "". The served
@@ -90,7 +81,7 @@ func (e *Engine) checkProbe(host string, path topology.ClientPath, res ProbeResu
 	if path.Kind == topology.ClientPathFixedSNI && path.ServerName != "" {
 		name = path.ServerName
 	}
-	if !matchesAny(res.SANs, name) {
+	if !topology.MatchesAnyHostname(res.SANs, name) {
 		return fmt.Sprintf("served certificate (SANs %s) does not cover %s", strings.Join(res.SANs, ","), name)
 	}
 	now := e.clock.Now()

@@ -90,7 +90,7 @@ func probeTargets(inv *topology.Inventory, paths []topology.ClientPath) []probeT
 				if p.Gateway != "" && len(gateways[r.Key()]) > 0 && !gateways[r.Key()][p.Gateway] {
 					continue
 				}
-				if len(p.Hostnames) > 0 && !matchesHostPattern(p.Hostnames, host) {
+				if !p.CarriesHostname(host) {
 					continue
 				}
 				t := probeTarget{host: host, path: p.Name}
@@ -108,15 +108,6 @@ func probeTargets(inv *topology.Inventory, paths []topology.ClientPath) []probeT
 		return out[i].path < out[j].path
 	})
 	return out
-}
-
-func matchesHostPattern(patterns []string, host string) bool {
-	for _, p := range patterns {
-		if topology.HostnameMatches(p, host) {
-			return true
-		}
-	}
-	return false
 }
 
 // waitServed waits until at least one probe is served, so that the

@@ -29,7 +29,6 @@ import (
 
 	"github.com/certwave/certwave/engine"
 	"github.com/certwave/certwave/scenarios"
-	"github.com/certwave/certwave/sim/model"
 	"github.com/certwave/certwave/topology"
 )
 
@@ -358,14 +357,7 @@ func TestClusterRunCreatesAndCleansUp(t *testing.T) {
 	c := fakeCluster(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "cert-manager"}}, accepted, theirs,
 		readyIssuer("letsencrypt-production", ""))
 
-	seed, err := model.New(inv, model.Options{Seed: 1, Start: DefaultStart})
-	if err != nil {
-		t.Fatal(err)
-	}
-	objects, err := inventoryObjects(ctx, seed.Client())
-	if err != nil {
-		t.Fatal(err)
-	}
+	objects := seedObjects(t, inv)
 	r := newClusterRun(c, s.Name, testLogger())
 	if err := r.create(ctx, inv, objects, time.Second); err != nil {
 		t.Fatalf("create: %v", err)
@@ -386,7 +378,7 @@ func TestClusterRunCreatesAndCleansUp(t *testing.T) {
 	}
 
 	again := newClusterRun(c, s.Name, testLogger())
-	err = again.create(ctx, inv, objects, time.Second)
+	err := again.create(ctx, inv, objects, time.Second)
 	if err == nil || !strings.Contains(err.Error(), "Certificate/network/example.com") || !strings.Contains(err.Error(), "-l "+ClusterWorldLabel) {
 		t.Errorf("a second run over the first one's objects: %v, want an error naming them and the cleanup command", err)
 	}

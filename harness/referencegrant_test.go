@@ -30,14 +30,7 @@ func TestInventoryObjectsCopyReferenceGrants(t *testing.T) {
 		}},
 	}
 	inv.Finalize()
-	seed, err := model.New(inv, model.Options{Seed: 1, Start: DefaultStart})
-	if err != nil {
-		t.Fatal(err)
-	}
-	objects, err := inventoryObjects(ctx, seed.Client())
-	if err != nil {
-		t.Fatal(err)
-	}
+	objects := seedObjects(t, inv)
 
 	grantAt, gatewayAt := -1, -1
 	for i, o := range objects {
@@ -71,4 +64,19 @@ func TestInventoryObjectsCopyReferenceGrants(t *testing.T) {
 	if !reflect.DeepEqual(grant.Spec, want) {
 		t.Errorf("created grant spec = %+v, want %+v", grant.Spec, want)
 	}
+}
+
+// seedObjects returns the objects a world builds from inv, as the cluster
+// world creates them.
+func seedObjects(t *testing.T, inv *topology.Inventory) []client.Object {
+	t.Helper()
+	seed, err := model.New(inv, model.Options{Seed: 1, Start: DefaultStart})
+	if err != nil {
+		t.Fatal(err)
+	}
+	objects, err := inventoryObjects(context.Background(), seed.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return objects
 }

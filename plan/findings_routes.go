@@ -154,7 +154,7 @@ func (a *analysis) fixedSNIFindings() []Finding {
 			}
 			var affected []string
 			for _, h := range g.hosts {
-				if h.Hostname != strings.ToLower(path.ServerName) && pathCarries(path, h.Hostname) {
+				if h.Hostname != strings.ToLower(path.ServerName) && path.CarriesHostname(h.Hostname) {
 					affected = append(affected, h.Hostname)
 				}
 			}
@@ -186,19 +186,6 @@ func fixedSNIFinding(path topology.ClientPath, g *gatewayPlan, affected []string
 	}
 }
 
-// pathCarries reports whether a client path carries host: any host when it
-// lists no patterns, otherwise a host matching one of them.
-func pathCarries(path topology.ClientPath, host string) bool {
-	if len(path.Hostnames) == 0 {
-		return true
-	}
-	for _, p := range path.Hostnames {
-		if topology.HostnameMatches(p, host) {
-			return true
-		}
-	}
-	return false
-}
 
 // sniListener returns the HTTPS listener a handshake with serverName
 // selects: an exact hostname, else the longest matching wildcard, else one

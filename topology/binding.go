@@ -22,6 +22,17 @@ func HostnameMatches(pattern, host string) bool {
 	return strings.EqualFold(pattern, host)
 }
 
+// MatchesAnyHostname reports whether host matches one of the patterns
+// (HostnameMatches).
+func MatchesAnyHostname(patterns []string, host string) bool {
+	for _, p := range patterns {
+		if HostnameMatches(p, host) {
+			return true
+		}
+	}
+	return false
+}
+
 // hostnamesIntersect reports whether a route hostname and a listener hostname
 // can both match one host (Gateway API HTTPRoute hostname rules, where either
 // side may be a wildcard).

@@ -69,3 +69,24 @@ func TestHostnameMatches(t *testing.T) {
 		}
 	}
 }
+
+func TestClientPathCarriesHostname(t *testing.T) {
+	all := ClientPath{Name: "direct", Kind: ClientPathDirect}
+	tunnel := ClientPath{Name: "tunnel", Kind: ClientPathFixedSNI, Hostnames: []string{"*.example.com", "example.org"}}
+	cases := []struct {
+		path ClientPath
+		host string
+		want bool
+	}{
+		{all, "anything.example.net", true},
+		{tunnel, "blog.example.com", true},
+		{tunnel, "EXAMPLE.org", true},
+		{tunnel, "example.com", false},
+		{tunnel, "blog.example.net", false},
+	}
+	for _, c := range cases {
+		if got := c.path.CarriesHostname(c.host); got != c.want {
+			t.Errorf("path %s carries %q = %v, want %v", c.path.Name, c.host, got, c.want)
+		}
+	}
+}

@@ -322,3 +322,11 @@ type ClientPath struct {
 	Hostnames []string `json:"hostnames,omitempty"`
 	Origin    Origin   `json:"origin,omitempty"`
 }
+
+// CarriesHostname reports whether the path carries host by its host
+// patterns: every host when it lists none, else a host matching one. The
+// Gateway the path ends at is checked by the caller, which knows where
+// the host's DNS points.
+func (p ClientPath) CarriesHostname(host string) bool {
+	return len(p.Hostnames) == 0 || MatchesAnyHostname(p.Hostnames, host)
+}

@@ -62,21 +62,13 @@ func (w *World) clientPathNames() []string {
 // a Gateway carries only the hosts whose DNS record points at that
 // Gateway: clients reach a tunnel in front of the external Gateway only
 // for the hostnames published through it, even when its ingress rules
-// match every subdomain. A fixed-SNI path that lists hostnames also
-// requires a match. A direct path without a Gateway carries every host.
+// match every subdomain. A path that lists hostnames also requires a
+// match. A direct path without a Gateway carries every host.
 func (w *World) carries(cp topology.ClientPath, host string) bool {
 	if cp.Gateway != "" && w.avail.gatewayOf(host) != cp.Gateway {
 		return false
 	}
-	if cp.Kind != topology.ClientPathFixedSNI || len(cp.Hostnames) == 0 {
-		return true
-	}
-	for _, pattern := range cp.Hostnames {
-		if topology.HostnameMatches(pattern, host) {
-			return true
-		}
-	}
-	return false
+	return cp.CarriesHostname(host)
 }
 
 // probe evaluates one path and host on the current data plane.
