@@ -186,7 +186,6 @@ func fixedSNIFinding(path topology.ClientPath, g *gatewayPlan, affected []string
 	}
 }
 
-
 // sniListener returns the HTTPS listener a handshake with serverName
 // selects: an exact hostname, else the longest matching wildcard, else one
 // without hostname.
