@@ -1,6 +1,7 @@
 package model
 
 import (
+	"slices"
 	"time"
 
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -21,10 +22,12 @@ type listenerTranslation struct {
 	listeners []*listenerState
 }
 
-// translationInputs are the write counters a translation read.
+// translationInputs are the write counters a translation read. secrets
+// holds the counters of the Secrets the listeners reference, in the order
+// of the references; the Gateway's own counter fixes that order.
 type translationInputs struct {
 	gateway, gateways, grants, classes, secretsBulk uint64
-	secrets                                         map[string]uint64
+	secrets                                         []uint64
 }
 
 // validityWindow bounds the times at which every certificate a
@@ -69,31 +72,22 @@ func (w *World) inputsOf(gw *gwapiv1.Gateway) translationInputs {
 		grants:      w.writes["ReferenceGrant"],
 		classes:     w.writes["GatewayClass"],
 		secretsBulk: w.objectWrites["Secret/*"],
-		secrets:     map[string]uint64{},
 	}
 	for _, l := range gw.Spec.Listeners {
 		if l.TLS == nil {
 			continue
 		}
 		for _, ref := range l.TLS.CertificateRefs {
-			key := certificateRefNamespace(gw, ref) + "/" + string(ref.Name)
-			in.secrets[key] = w.objectWrites["Secret/"+key]
+			key := "Secret/" + certificateRefNamespace(gw, ref) + "/" + string(ref.Name)
+			in.secrets = append(in.secrets, w.objectWrites[key])
 		}
 	}
 	return in
 }
 
 func (in translationInputs) equal(other translationInputs) bool {
-	if in.gateway != other.gateway || in.gateways != other.gateways || in.grants != other.grants ||
-		in.classes != other.classes || in.secretsBulk != other.secretsBulk || len(in.secrets) != len(other.secrets) {
-		return false
-	}
-	for k, v := range in.secrets {
-		if ov, ok := other.secrets[k]; !ok || ov != v {
-			return false
-		}
-	}
-	return true
+	return in.gateway == other.gateway && in.gateways == other.gateways && in.grants == other.grants &&
+		in.classes == other.classes && in.secretsBulk == other.secretsBulk && slices.Equal(in.secrets, other.secrets)
 }
 
 // translateListeners sets gs.listeners: a copy of the last translation of
