@@ -247,10 +247,11 @@ func (e *Engine) waitTargets(st *runState, step *plan.Step) (certs, hosts []stri
 // failed-certificate; one not Ready by the ready timeout does too.
 func (e *Engine) waitReady(ctx context.Context, st *runState, step *plan.Step, certs, hosts []string) error {
 	started := st.prog.InFlight.StartedAt
-	var pending []string
-	var notReady []string
+	// certPending and notReady describe the Certificates not ready, in
+	// one order, and listenersPending the listeners.
+	var certPending, listenersPending, notReady []string
 	ok, err := e.poll(ctx, st, started.Add(e.readyTimeout(step)), func(ctx context.Context) (bool, error) {
-		pending, notReady = nil, nil
+		certPending, listenersPending, notReady = nil, nil, nil
 		var failed []observation
 		for _, key := range certs {
 			s, ready, err := e.certificateReady(ctx, key)
@@ -260,7 +261,7 @@ func (e *Engine) waitReady(ctx context.Context, st *runState, step *plan.Step, c
 			if ready {
 				continue
 			}
-			pending = append(pending, s.detail)
+			certPending = append(certPending, s.detail)
 			notReady = append(notReady, "Certificate/"+key)
 			if s.failed && e.clock.Now().Sub(started) >= failedCertificateGrace {
 				failed = append(failed, observation{rule: RuleFailedCertificate, objects: []string{"Certificate/" + key}, state: s.failure,
@@ -278,23 +279,24 @@ func (e *Engine) waitReady(ctx context.Context, st *runState, step *plan.Step, c
 				return false, err
 			}
 			if !ready {
-				pending = append(pending, detail)
+				listenersPending = append(listenersPending, detail)
 			}
 		}
-		return len(pending) == 0, nil
+		return len(certPending)+len(listenersPending) == 0, nil
 	})
 	if err != nil || ok {
 		return err
 	}
-	// The Certificates' details come first in pending, in the order of
-	// notReady.
 	for i, obj := range notReady {
-		if detail, err := e.pendingRequest(ctx, strings.TrimPrefix(obj, "Certificate/")); err != nil {
+		detail, err := e.pendingRequest(ctx, strings.TrimPrefix(obj, "Certificate/"))
+		if err != nil {
 			return err
-		} else if detail != "" {
-			pending[i] += "; " + detail
+		}
+		if detail != "" {
+			certPending[i] += "; " + detail
 		}
 	}
+	pending := append(certPending, listenersPending...)
 	reason := fmt.Sprintf("not ready after %s: %s", e.readyTimeout(step), joinReasons(pending))
 	if len(notReady) > maxStuckCertificates {
 		// More than the cluster-wide maximum stuck at once points at a

@@ -86,19 +86,16 @@ func listOptional(ctx context.Context, c client.Reader, list client.ObjectList) 
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("listing %s: %w", kindsOf(list), err)
+		return fmt.Errorf("listing %s: %w", pluralKind(list), err)
 	}
 	return nil
 }
 
-// kindsOf names what a typed list holds, such as GatewayList for
+// pluralKind names what a typed list holds, such as Gateways for
 // *v1.GatewayList.
-func kindsOf(list client.ObjectList) string {
-	name := reflect.TypeOf(list).String()
-	if i := strings.LastIndex(name, "."); i >= 0 {
-		name = name[i+1:]
-	}
-	return name
+func pluralKind(list client.ObjectList) string {
+	name := reflect.TypeOf(list).Elem().Name()
+	return strings.TrimSuffix(name, "List") + "s"
 }
 
 func gatewayFromAPI(g *gwapi.Gateway) Gateway {

@@ -83,3 +83,12 @@ func TestLoadClusterReadsObjects(t *testing.T) {
 		t.Errorf("issuers = %+v", inv.Issuers)
 	}
 }
+
+func TestPluralKindNamesListItems(t *testing.T) {
+	if got := pluralKind(&gwapi.GatewayList{}); got != "Gateways" {
+		t.Errorf("pluralKind(GatewayList) = %q, want Gateways", got)
+	}
+	if got := pluralKind(&cmapi.ClusterIssuerList{}); got != "ClusterIssuers" {
+		t.Errorf("pluralKind(ClusterIssuerList) = %q, want ClusterIssuers", got)
+	}
+}

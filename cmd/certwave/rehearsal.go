@@ -103,8 +103,8 @@ func describeRehearsal(path string, rec *rehearsalRecord) string {
 }
 
 // checkAccepted checks that each accepted finding ID names a blocker
-// finding of the plan, the only kind the preflight stops on, so that a
-// misspelt ID does not go unnoticed until the preflight stops on the
+// finding of the plan, the only kind the preflight stops on. A misspelt
+// ID would otherwise go unnoticed until the preflight stops on the
 // finding it meant.
 func checkAccepted(p *plan.Plan, accepted []string) error {
 	var blockers []string

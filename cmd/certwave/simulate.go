@@ -328,15 +328,15 @@ func loadScenarios(f *simulateFlags) ([]*scenarios.Scenario, error) {
 			}
 		}
 		slices.Sort(labels)
-		var asked []string
+		var requested []string
 		for _, n := range f.scenario {
-			asked = append(asked, "--scenario "+n)
+			requested = append(requested, "--scenario "+n)
 		}
 		for _, l := range f.labels {
-			asked = append(asked, "--label "+l)
+			requested = append(requested, "--label "+l)
 		}
 		return nil, fmt.Errorf("no scenario matches %s; the scenarios are %s, and the labels %s",
-			strings.Join(asked, " "), strings.Join(names, ", "), strings.Join(labels, ", "))
+			strings.Join(requested, " "), strings.Join(names, ", "), strings.Join(labels, ", "))
 	}
 	return out, nil
 }

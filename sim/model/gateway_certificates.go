@@ -205,8 +205,8 @@ func (w *World) servingKeyPair(s *corev1.Secret, seenDomains *[]string, validity
 	now := w.sched.now
 	boundValidity(validity, pair.cert, now)
 	if bytes.Count(s.Data[corev1.TLSCertKey], []byte("-----BEGIN")) > 1 {
-		// The chain is parsed again at each translation: judge it at
-		// this instant only.
+		// The validity window does not follow the chain's certificates,
+		// so a translation with a chain is reused at this instant only.
 		validity.narrow(now)
 	}
 	if err := checkValidity(pair.cert, now); err != nil {

@@ -12,7 +12,8 @@ import (
 )
 
 // Envoy Gateway translates again when a Gateway, a route or a Secret that
-// a listener references changes. Other Secrets never reach the translator
+// a listener references changes. Other Secrets reach the translator only
+// through resources the model does not have, such as SecurityPolicies
 // (validateSecretForReconcile, internal/provider/kubernetes, v1.8.0 and
 // v1.9.1). Certificate validity is judged at translation, so an expired
 // certificate shows in the status only at the next translation, which

@@ -5,10 +5,11 @@ import (
 )
 
 // gatewaySecretWrites counts the writes of Secrets that a listener of a
-// served Gateway references. Envoy Gateway passes a Secret event on to its
-// translator only when a Gateway of its class references the Secret
-// (validateSecretForReconcile and secretGatewayIndex in
-// internal/provider/kubernetes, v1.8.0 and v1.9.1). So the edge is
+// served Gateway references. Of the Secrets the model has, Envoy Gateway
+// passes an event on to its translator only for those a Gateway of its
+// class references (validateSecretForReconcile and secretGatewayIndex in
+// internal/provider/kubernetes, v1.8.0 and v1.9.1; the other references it
+// follows are of policies the model does not have). So the edge is
 // computed again after these writes, and not after writes of other
 // Secrets: ACME account keys, the private CA's key, or the Secrets of
 // Certificates that no listener uses yet.

@@ -7,10 +7,10 @@ import (
 	"time"
 )
 
-// TestSchedulerSettlesOncePerInstant pins the batching rule of runUntil:
-// the controllers settle after the last event of each instant, including
-// an event scheduled for that instant while it runs, and never between
-// two events of one instant.
+// TestSchedulerSettlesOncePerInstant checks that runUntil settles the
+// controllers after the last event of each instant, an event scheduled
+// for that instant while it runs included, and never between two events
+// of one instant.
 func TestSchedulerSettlesOncePerInstant(t *testing.T) {
 	start := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
 	s := &scheduler{now: start}
